@@ -14,7 +14,9 @@ import sys
 from .errors import VpsRosError
 
 # name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
+}
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:

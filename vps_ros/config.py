@@ -125,6 +125,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         (item_hint, *_) = typing.get_args(hint) or (Any,)
         items = [_coerce(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
+    if dataclasses.is_dataclass(hint):
+        return from_mapping(hint, value, where)
     if hint is Any:
         return value
     if hint is bool:

@@ -1,0 +1,79 @@
+"""Segmenter.segment: batches of images of any size, outputs mapped back, bad images."""
+import numpy as np
+import pytest
+import torch
+
+from scenes import CLASSES, SMALL
+from vps_ros.errors import DataError
+from vps_ros.model import PostprocessConfig, Segmenter
+from vps_ros.model.network import KMaXNet
+
+# Keep every confident-enough query, so an untrained network still yields segments.
+LOOSE = PostprocessConfig(class_threshold=0.0, overlap_threshold=0.0, min_area_thing=0,
+                          min_area_stuff=0)
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    torch.manual_seed(0)
+    return Segmenter(KMaXNet(SMALL, len(CLASSES)), CLASSES, postprocess=LOOSE)
+
+
+def _image(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_a_batch_of_images_of_different_sizes_maps_back_to_each_size(segmenter):
+    images = [_image(64, 128), _image(120, 90, 1), _image(300, 700, 2)]
+    results = segmenter.segment(images)
+    assert [r.image_size for r in results] == [(64, 128), (120, 90), (300, 700)]
+    for seg in results:
+        assert seg.num_segments > 0
+        assert seg.segment_map.dtype == np.int32
+        assert seg.segment_map.max() == seg.num_segments - 1
+        assert seg.areas.sum() == (seg.segment_map >= 0).sum()
+        assert seg.areas.tolist() == [int((seg.segment_map == i).sum())
+                                      for i in range(seg.num_segments)]
+        for i, (x0, y0, x1, y1) in enumerate(seg.boxes.astype(int)):
+            ys, xs = np.nonzero(seg.segment_map == i)
+            assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        np.testing.assert_allclose(np.linalg.norm(seg.embeddings, axis=1), 1.0, atol=1e-5)
+        assert seg.embeddings.shape[1] == segmenter.embed_dim
+        assert seg.is_thing.tolist() == CLASSES.is_thing_lut[seg.class_ids].tolist()
+
+
+def test_without_mapping_back_the_outputs_stay_at_model_resolution(segmenter):
+    results = segmenter.segment([_image(300, 700), _image(30, 40)], at_input_resolution=False)
+    assert [r.image_size for r in results] == [segmenter.input_size] * 2
+
+
+def test_each_image_is_segmented_independently_of_its_batch(segmenter):
+    alone = segmenter.segment([_image(64, 128, 5)])[0]
+    batched = segmenter.segment([_image(64, 128, 6), _image(64, 128, 5)])[1]
+    assert np.array_equal(alone.segment_map, batched.segment_map)
+
+
+def test_postprocess_thresholds_can_change_between_calls(segmenter):
+    image = [_image(64, 128, 3)]
+    many = segmenter.segment(image)[0].num_segments
+    segmenter.postprocess = PostprocessConfig(class_threshold=1.0)
+    try:
+        assert segmenter.segment(image)[0].num_segments == 0 < many
+    finally:
+        segmenter.postprocess = LOOSE
+
+
+def test_an_empty_batch_gives_no_results(segmenter):
+    assert segmenter.segment([]) == []
+
+
+@pytest.mark.parametrize("image, message", [
+    (np.zeros((64, 128), np.uint8), r"image 1 of the batch: expected an \(H, W, 3\) RGB array, "
+                                    r"got shape \(64, 128\)"),
+    (np.zeros((64, 128, 4), np.uint8), r"got shape \(64, 128, 4\)"),
+    (np.zeros((0, 128, 3), np.uint8), r"image 1 of the batch is empty"),
+    (np.zeros((64, 128, 3), np.float32), r"image 1 of the batch: expected uint8 pixels"),
+])
+def test_bad_images_raise_a_clear_error(segmenter, image, message):
+    with pytest.raises(DataError, match=message):
+        segmenter.segment([_image(64, 128), image])

@@ -1,0 +1,32 @@
+"""``vps-ros train``: train the segmenter from a YAML config."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from .config import load_train_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True,
+                        help="training config, e.g. config/train_synthetic.yaml")
+    parser.add_argument("--device", help="cpu or cuda (overrides the config)")
+    parser.add_argument("--out-dir", help="folder of checkpoints and logs (overrides the config)")
+    parser.add_argument("--export", help="also write the final model here (overrides the config)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT_DIR/last.pt")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {key: value for key, value in (("device", args.device),
+                                               ("out_dir", args.out_dir),
+                                               ("export", args.export)) if value is not None}
+    config = load_train_config(args.config, overrides)
+    from .trainer import Trainer  # torch is imported only once the config is valid
+    trainer = Trainer(config, str(args.config))
+    if args.resume:
+        trainer.resume()
+    final = trainer.run()
+    print(f"final model: {final}" + (f", exported to {config.export}" if config.export else ""))
+    return 0

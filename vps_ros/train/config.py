@@ -1,0 +1,133 @@
+"""The training configuration (``config/train_*.yaml``), validated at load."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import from_mapping, load_yaml, param
+from ..errors import ConfigError
+from ..model.config import ModelConfig, PostprocessConfig
+
+DATASET_TYPES = ("synthetic", "cityscapes-vps", "kitti-step", "vipseg", "rosbag2")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where frames come from: the synthetic generator or a real dataset reader."""
+
+    type: str = param("synthetic", "synthetic generator or a real dataset format",
+                      choices=DATASET_TYPES)
+    path: str = param("", "folder or bag of a real dataset (unused for synthetic)")
+    split: str = param("train", "synthetic split", choices=("train", "val", "test", "occlusion"))
+    num_sequences: int = param(100, "synthetic sequences", lo=1)
+    num_frames: int = param(16, "frames per synthetic sequence", lo=1)
+    height: int = param(256, "synthetic frame height", lo=16)
+    width: int = param(512, "synthetic frame width", lo=16)
+    max_frames: int = param(0, "use at most this many annotated frames (0: all)", lo=0)
+
+
+@dataclass(frozen=True)
+class ValDatasetConfig(DatasetConfig):
+    """The validation frames: by default a few sequences of the synthetic val split."""
+
+    split: str = param("val", "synthetic split", choices=("train", "val", "test", "occlusion"))
+    num_sequences: int = param(4, "synthetic sequences", lo=1)
+    num_frames: int = param(8, "frames per synthetic sequence", lo=1)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: DatasetConfig = DatasetConfig()
+    val: ValDatasetConfig = ValDatasetConfig()
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One step of the resolution curriculum."""
+
+    steps: int = param(1000, "optimizer steps of this stage", lo=1)
+    crop: list[int] = param([256, 512], "crop (height, width), multiples of 32", lo=32)
+    pairs: int = param(4, "frame pairs per batch (a batch holds twice as many frames)", lo=1)
+    scale: list[float] = param([0.75, 1.25], "random rescale range (min, max) before the crop",
+                               lo=0.05)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = param(0.5, "probability of a horizontal flip", lo=0.0, hi=1.0)
+    brightness: float = param(0.25, "max relative brightness change", lo=0.0, hi=1.0)
+    contrast: float = param(0.25, "max relative contrast change", lo=0.0, hi=1.0)
+    saturation: float = param(0.25, "max relative saturation change", lo=0.0, hi=1.0)
+    max_pair_gap: int = param(4, "largest frame distance between the two frames of a pair",
+                              lo=1)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (Mask2Former / kMaX defaults) and the association loss settings."""
+
+    class_weight: float = param(2.0, "classification (cross-entropy) weight", lo=0.0)
+    no_object_weight: float = param(0.1, "relative weight of the no-object class", lo=0.0)
+    bce_weight: float = param(5.0, "mask binary cross-entropy weight", lo=0.0)
+    dice_weight: float = param(5.0, "mask dice weight", lo=0.0)
+    mask_id_weight: float = param(1.0, "pixel-wise cross-entropy over queries (kMaX mask-id "
+                                  "loss; trains the cluster assignment)", lo=0.0)
+    semantic_weight: float = param(1.0, "auxiliary semantic head weight", lo=0.0)
+    track_weight: float = param(1.0, "association contrastive loss weight (seed 004 eq. 1)",
+                                lo=0.0)
+    track_aux_weight: float = param(1.0, "association cosine L2 loss weight (seed 004 eq. 2)",
+                                    lo=0.0)
+    track_temperature: float = param(0.1, "temperature of the contrastive loss on "
+                                     "L2-normalised embeddings", lo=0.0, lo_open=True)
+    deep_supervision: bool = param(True, "supervise every k-means round, not only the output")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = param(1e-3, "peak AdamW learning rate", lo=0.0, lo_open=True)
+    weight_decay: float = param(0.05, "AdamW weight decay (not on norms and biases)", lo=0.0)
+    warmup_steps: int = param(200, "linear warm-up steps", lo=0)
+    final_lr_ratio: float = param(0.01, "learning rate at the end, relative to the peak "
+                                  "(polynomial decay, power 0.9)", lo=0.0, hi=1.0)
+    grad_clip: float = param(1.0, "gradient norm clipping (0: off)", lo=0.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = param(0, "seed of weights init, sampling and augmentation", lo=0)
+    device: str = param("cpu", "cpu or cuda (falls back to cpu with a warning)")
+    mixed_precision: bool = param(True, "fp16 autocast on CUDA (ignored on the CPU)")
+    threads: int = param(0, "torch CPU threads (0: torch's default)", lo=0)
+    out_dir: str = param("runs/train", "folder of checkpoints and logs (relative to the cwd)")
+    export: str = param("", "also write the final model here (e.g. models/x.pt)")
+    val_every: int = param(500, "validate (PQ on the val frames) every this many steps", lo=1)
+    checkpoint_every: int = param(250, "write the resume checkpoint every this many steps",
+                                  lo=1)
+    curriculum: list[StageConfig] = param([StageConfig()], "stages run one after another")
+    model: ModelConfig = ModelConfig()
+    postprocess: PostprocessConfig = PostprocessConfig()
+    data: DataConfig = DataConfig()
+    augment: AugmentConfig = AugmentConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.curriculum)
+
+
+def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """The training config in ``path``; ``overrides`` replace top-level keys."""
+    mapping = {**load_yaml(path), **(overrides or {})}
+    try:
+        config = from_mapping(TrainConfig, mapping, str(path))
+    except ConfigError as exc:
+        raise ConfigError(exc if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
+    for i, stage in enumerate(config.curriculum):
+        if len(stage.crop) != 2 or any(v % 32 for v in stage.crop):
+            raise ConfigError(f"{path}: curriculum[{i}].crop must be two multiples of 32, "
+                              f"got {stage.crop}")
+        if len(stage.scale) != 2 or stage.scale[0] > stage.scale[1]:
+            raise ConfigError(f"{path}: curriculum[{i}].scale must be (min, max), "
+                              f"got {stage.scale}")
+    return config
