@@ -21,8 +21,8 @@ ROSDEP_KEYS = {
     "pytest": "python3-pytest", "hypothesis": "python3-hypothesis",
     "catkin_pkg": "python3-catkin-pkg",
 }
-# Test-only helpers that are files of this repository, not packages.
-LOCAL_TEST_MODULES = {"conftest", "dds_peer"}
+# Test helpers that are files of this repository's test/ folder, not packages.
+LOCAL_TEST_MODULES = {p.stem for p in (REPO / "test").glob("*.py")}
 
 
 def _imported_top_level_modules(paths):

@@ -15,6 +15,7 @@ from .errors import VpsRosError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("vps_ros.metrics.cli", "VPQ and STQ of predictions against ground truth"),
     "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
 }
 

@@ -1,0 +1,124 @@
+"""Video panoptic quality (VPQ, seed 001 section III-B, eq. 1) from per-frame tables.
+
+A window of ``n`` consecutive annotated frames forms tubes: all pixels of the window
+with the same panoptic id. Ground-truth and predicted tubes of the same class match
+when their tube IoU exceeds 0.5; void and crowd are handled as in image PQ (and as
+in the evaluation script released with Cityscapes-VPS):
+
+- a tube's union leaves out the pixels where the predicted tube lies on void;
+- crowd ground truth (a thing class with instance 0) is neither TP nor FN;
+- an unmatched predicted tube is not a FP when more than half of it lies on void or
+  on crowd of its own class.
+
+IoU sums and TP / FP / FN counts are accumulated per class over every window of
+every sequence; ``VPQ^n = mean_c IoU_c / (TP_c + FP_c / 2 + FN_c / 2)`` over the
+classes with any TP, FP or FN, and VPQ is the mean over the window sizes.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .labels import LabelSpace
+from .tables import PairTable
+
+
+@dataclass(frozen=True)
+class TubeCounts:
+    """One window's per-class result (arrays of length ``num_classes``)."""
+
+    iou: np.ndarray  # float64: summed IoU of the matched tubes
+    tp: np.ndarray   # int64
+    fp: np.ndarray
+    fn: np.ndarray
+
+
+def match_tubes(table: PairTable, space: LabelSpace) -> TubeCounts:
+    """Match the tubes of one window, given the window's summed pair table."""
+    nc = space.num_classes
+    gt_ids, g = np.unique(table.gt, return_inverse=True)
+    pred_ids, p = np.unique(table.pred, return_inverse=True)
+    gt_area = np.bincount(g, table.count, len(gt_ids))
+    pred_area = np.bincount(p, table.count, len(pred_ids))
+    gt_class, pred_class = space.class_index(gt_ids), space.class_index(pred_ids)
+    gt_void, pred_void = gt_class == nc, pred_class == nc
+    gt_crowd = space.is_thing[gt_class] & (space.instance(gt_ids) == 0)
+    same_class = gt_class[g] == pred_class[p]
+
+    on_void = np.bincount(p, table.count * gt_void[g], len(pred_ids))
+    on_crowd = np.bincount(p, table.count * (gt_crowd[g] & same_class), len(pred_ids))
+
+    candidate = same_class & ~gt_void[g] & ~gt_crowd[g] & ~pred_void[p]
+    union = pred_area[p] + gt_area[g] - table.count - on_void[p]
+    iou = np.where(candidate, table.count / np.where(candidate, union, 1), 0.0)
+    matched = candidate & (iou > 0.5)
+
+    gt_matched = np.zeros(len(gt_ids), bool)
+    gt_matched[g[matched]] = True
+    pred_matched = np.zeros(len(pred_ids), bool)
+    pred_matched[p[matched]] = True
+    missed = ~gt_matched & ~gt_void & ~gt_crowd
+    ignored = (on_void + on_crowd) / pred_area > 0.5
+    spurious = ~pred_matched & ~pred_void & ~ignored
+
+    match_class = gt_class[g[matched]]
+    return TubeCounts(
+        iou=np.bincount(match_class, iou[matched], nc),
+        tp=np.bincount(match_class, minlength=nc).astype(np.int64),
+        fp=np.bincount(pred_class[spurious], minlength=nc).astype(np.int64),
+        fn=np.bincount(gt_class[missed], minlength=nc).astype(np.int64))
+
+
+@dataclass
+class VpqStats:
+    """IoU sums and TP / FP / FN per (window size, class); merged by adding."""
+
+    windows: tuple[int, ...]
+    iou: np.ndarray  # (W, C) float64
+    tp: np.ndarray   # (W, C) int64
+    fp: np.ndarray
+    fn: np.ndarray
+
+    @classmethod
+    def zeros(cls, windows: tuple[int, ...], num_classes: int) -> "VpqStats":
+        shape = (len(windows), num_classes)
+        return cls(tuple(windows), np.zeros(shape), *(np.zeros(shape, np.int64) for _ in range(3)))
+
+    def add(self, window_row: int, counts: TubeCounts) -> None:
+        self.iou[window_row] += counts.iou
+        self.tp[window_row] += counts.tp
+        self.fp[window_row] += counts.fp
+        self.fn[window_row] += counts.fn
+
+    def merge(self, other: "VpqStats") -> None:
+        if other.windows != self.windows:
+            raise ValueError(f"cannot merge VPQ stats of windows {other.windows} into {self.windows}")
+        self.iou += other.iou
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+
+
+class VpqStream:
+    """VPQ of one sequence, fed frame tables in order.
+
+    Holds only the last ``max(windows)`` tables: every window ending at the newest
+    frame is the sum of the newest tables, so each window size is scored without
+    going back to pixels.
+    """
+
+    def __init__(self, space: LabelSpace, windows: tuple[int, ...]) -> None:
+        self.space = space
+        self.stats = VpqStats.zeros(windows, space.num_classes)
+        self._row_of_size = {size: row for row, size in enumerate(windows)}
+        self._recent: deque[PairTable] = deque(maxlen=max(windows))
+
+    def add(self, table: PairTable) -> None:
+        self._recent.appendleft(table)
+        window = None
+        for size, frame in enumerate(self._recent, start=1):
+            window = frame if window is None else PairTable.combine([window, frame])
+            if size in self._row_of_size:
+                self.stats.add(self._row_of_size[size], match_tubes(window, self.space))
