@@ -20,7 +20,7 @@ CAR, PEDESTRIAN = CLASSES.id_of("car"), CLASSES.id_of("pedestrian")
 
 # A network small enough for tests to run in seconds.
 SMALL = ModelConfig(input_height=64, input_width=128, widths=[8, 16, 24, 32], blocks=[1, 1, 1, 1],
-                    decoder_widths=[32, 24, 16, 8], num_queries=12, query_dim=32, num_heads=2,
+                    decoder_widths=[32, 24, 16, 8, 8], num_queries=12, query_dim=32, num_heads=2,
                     ffn_dim=32, rounds=[1, 2, 1], mask_dim=16, embed_dim=8)
 
 
@@ -100,43 +100,3 @@ class ToyVideos:
             image[inside] = np.array(toy.color, np.float32) + noise[:h, :w][inside] * 0.5
             panoptic[inside] = toy.class_id * LABEL_DIVISOR + toy.instance
         return np.clip(image, 0, 255).astype(np.uint8), panoptic.astype(np.int32)
-
-
-def reference_pq(pairs, num_classes: int, label_divisor: int = LABEL_DIVISOR,
-                 void_id: int = 255) -> float:
-    """Independent panoptic quality (Kirillov et al.) for the tests: IoU > 0.5 matches,
-    void pixels of the ground truth ignored, mean over classes that appear."""
-    tp, fp, fn, iou_sum = (np.zeros(num_classes) for _ in range(4))
-    for gt, pred in pairs:
-        gt_ids, gt_area = np.unique(gt, return_counts=True)
-        pr_ids, pr_area = np.unique(pred, return_counts=True)
-        gt_area, pr_area = dict(zip(gt_ids, gt_area)), dict(zip(pr_ids, pr_area))
-        pair_ids, pair_area = np.unique(gt.astype(np.int64) * 2**31 + pred, return_counts=True)
-        void_overlap = {}
-        matched_gt, matched_pr = set(), set()
-        for key, area in zip(pair_ids, pair_area):
-            g, p = int(key // 2**31), int(key % 2**31)
-            if g // label_divisor == void_id:
-                void_overlap[p] = void_overlap.get(p, 0) + area
-        for key, area in zip(pair_ids, pair_area):
-            g, p = int(key // 2**31), int(key % 2**31)
-            if g // label_divisor == void_id or p // label_divisor == void_id:
-                continue
-            if g // label_divisor != p // label_divisor:
-                continue
-            union = gt_area[g] + pr_area[p] - area - void_overlap.get(p, 0)
-            if area / union > 0.5:
-                tp[g // label_divisor] += 1
-                iou_sum[g // label_divisor] += area / union
-                matched_gt.add(g)
-                matched_pr.add(p)
-        for g in gt_area:
-            if g // label_divisor != void_id and g not in matched_gt:
-                fn[g // label_divisor] += 1
-        for p in pr_area:
-            if p // label_divisor != void_id and p not in matched_pr and \
-                    void_overlap.get(p, 0) / pr_area[p] <= 0.5:
-                fp[p // label_divisor] += 1
-    present = tp + fp + fn > 0
-    pq = iou_sum / np.maximum(tp + 0.5 * fp + 0.5 * fn, 1e-9)
-    return float(pq[present].mean())

@@ -17,9 +17,9 @@ def test_forward_shapes_and_dtypes_through_the_whole_model():
     images = torch.rand(3, 3, 64, 128) * 255
     out = net(images, aux=True)
     assert out["class_logits"].shape == (3, 12, 6)            # C + 1 ("no object")
-    assert out["mask_logits"].shape == (3, 12, 16, 32)        # stride 4
+    assert out["mask_logits"].shape == (3, 12, 32, 64)        # stride 2
     assert out["embeddings"].shape == (3, 12, 8)
-    assert out["semantic_logits"].shape == (3, 5, 16, 32)
+    assert out["semantic_logits"].shape == (3, 5, 16, 32)     # stride 4
     strides = [64 // r["mask_logits"].shape[-2] for r in out["rounds"]]
     assert strides == [32, 16, 16, 8]                         # rounds [1, 2, 1]
     assert all(r["class_logits"].shape == (3, 12, 6) for r in out["rounds"])
@@ -72,6 +72,7 @@ def test_fused_network_computes_what_the_unfused_one_does():
 
 @pytest.mark.parametrize("key, value, message", [
     ("widths", [8, 16, 24], "model.widths: expected 4 values"),
+    ("decoder_widths", [8, 16, 24, 32], "model.decoder_widths: expected 5 values"),
     ("input_height", 100, "must be a multiple of 32"),
     ("query_dim", 30, "not divisible by model.num_heads"),
 ])

@@ -1,4 +1,4 @@
-"""Training frames, pair sampling, augmentation and stride-4 targets."""
+"""Training frames, pair sampling, augmentation and stride-2 targets."""
 import numpy as np
 import pytest
 import torch
@@ -71,23 +71,23 @@ def test_crops_larger_than_the_rescaled_frame_are_padded_with_void():
     assert (ids == -1).sum() == 64 * 128 - 32 * 64
 
 
-def test_targets_hold_the_covered_share_of_every_stride4_cell():
+def test_targets_hold_the_covered_share_of_every_stride2_cell():
     ids = np.full((8, 8), 0, np.int16)
     ids[:, 4:] = 1
     ids[0:2, 0:2] = 2                    # 4 pixels: below MIN_SEGMENT_AREA, ignored
-    ids[4:8, 4:6] = -1                   # void: half of cell (1, 1)
+    ids[6:8, 4] = -1                     # void: half of cell (3, 2)
     frame = to_train_frame(frame_of(np.zeros((8, 8))), CLASSES, LABEL_DIVISOR)
     frame.classes, frame.tracks = np.array([SKY, ROAD, CAR]), np.array([NO_TRACK, NO_TRACK, 5])
     assert MIN_SEGMENT_AREA > 4
     target = make_target(ids, frame)
     assert target.classes.tolist() == [SKY, ROAD]
-    assert target.masks.shape == (2, 2, 2)
-    assert target.masks[0].tolist() == [[0.75, 0.0], [1.0, 0.0]]
-    assert target.masks[1].tolist() == [[0.0, 1.0], [0.0, 0.5]]
-    assert target.valid.tolist() == [[True, True], [True, False]]
-    assert target.labels.tolist() == [[0, 1], [0, -1]]
+    assert target.masks.shape == (2, 4, 4)
+    assert target.masks[0].tolist() == [[0, 1, 0, 0]] + [[1, 1, 0, 0]] * 3
+    assert target.masks[1].tolist() == [[0, 0, 1, 1]] * 3 + [[0, 0, 0.5, 1]]
+    assert target.labels.tolist() == [[-1, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, -1, 1]]
+    assert target.valid.tolist() == (target.labels >= 0).tolist()
     pooled = target.pooled((1, 1))
-    assert pooled.masks.flatten().tolist() == [0.4375, 0.375] and pooled.labels.item() == 0
+    assert pooled.masks.flatten().tolist() == [7 / 16, 7.5 / 16] and pooled.labels.item() == 1
 
 
 def test_batches_hold_pairs_of_frames_and_their_targets():
@@ -98,6 +98,6 @@ def test_batches_hold_pairs_of_frames_and_their_targets():
     assert batch.images.shape == (6, 3, 64, 96) and batch.images.dtype == torch.float32
     assert len(batch.targets) == 6
     for target in batch.targets:
-        assert target.masks.shape[1:] == (16, 24)
+        assert target.masks.shape[1:] == (32, 48)
         covered = target.masks.sum(0)
         assert (covered <= 1 + 1e-6).all() and (covered[target.valid] > 0.5).all()

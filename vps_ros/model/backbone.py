@@ -38,13 +38,14 @@ class BasicBlock(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Stem to stride 4, then four stages; returns features at strides 4, 8, 16, 32."""
+    """Two strided stem convolutions, then four stages; returns features at strides
+    2 (the first stem convolution), 4, 8, 16 and 32."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        w4, w8, w16, w32 = config.widths
-        self.stem = nn.Sequential(ConvBNReLU(3, config.stem_width, 3, 2),
-                                  ConvBNReLU(config.stem_width, w4, 3, 2))
+        w4 = config.widths[0]
+        self.stem2 = ConvBNReLU(3, config.stem_width, 3, 2)
+        self.stem4 = ConvBNReLU(config.stem_width, w4, 3, 2)
         self.stages = nn.ModuleList()
         cin = w4
         for i, (width, count) in enumerate(zip(config.widths, config.blocks)):
@@ -55,8 +56,9 @@ class Backbone(nn.Module):
             cin = width
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stem(image)
-        features = []
+        x = self.stem2(image)
+        features = [x]
+        x = self.stem4(x)
         for stage in self.stages:
             x = stage(x)
             features.append(x)
@@ -81,13 +83,14 @@ class ContextLayer(nn.Module):
 class PixelDecoder(nn.Module):
     """Top-down fusion (FPN) of the backbone features.
 
-    Returns pixel features at strides 32, 16, 8 (for the k-means rounds) and 4 (for
-    the final masks), with ``config.decoder_widths`` channels.
+    Returns pixel features at strides 32, 16, 8 (for the k-means rounds), 4 (for the
+    auxiliary semantic head) and 2 (for the final masks: driving scenes are full of
+    things a few pixels wide), with ``config.decoder_widths`` channels.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        d32, d16, d8, d4 = config.decoder_widths
+        d32, d16, d8, d4, d2 = config.decoder_widths
         w4, w8, w16, w32 = config.widths
         self.lateral32 = ConvBNReLU(w32, d32, 1)
         self.context = nn.Sequential(*[ContextLayer(d32, config.num_heads)
@@ -101,14 +104,18 @@ class PixelDecoder(nn.Module):
         self.lateral4 = ConvBNReLU(w4, d4, 1, relu=False)
         self.top4 = ConvBNReLU(d8, d4, 1, relu=False)
         self.fuse4 = ConvBNReLU(d4, d4, 3)
+        self.lateral2 = ConvBNReLU(config.stem_width, d2, 1, relu=False)
+        self.top2 = ConvBNReLU(d4, d2, 1, relu=False)
+        self.fuse2 = ConvBNReLU(d2, d2, 3)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
-        c4, c8, c16, c32 = features
+        c2, c4, c8, c16, c32 = features
         p32 = self.context(self.lateral32(c32))
         p16 = self.fuse16(F.relu(self.lateral16(c16) + _up(self.top16(p32), c16)))
         p8 = self.fuse8(F.relu(self.lateral8(c8) + _up(self.top8(p16), c8)))
         p4 = self.fuse4(F.relu(self.lateral4(c4) + _up(self.top4(p8), c4)))
-        return [p32, p16, p8, p4]
+        p2 = self.fuse2(F.relu(self.lateral2(c2) + _up(self.top2(p4), c2)))
+        return [p32, p16, p8, p4, p2]
 
 
 def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,9 @@ truncated, not a checkpoint, another architecture, another class table) raises o
 """
 from __future__ import annotations
 
+import json
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,7 @@ def save_checkpoint(path: str | Path, net: KMaXNet, classes: ClassTable,
     payload = {"format": FORMAT, "version": VERSION, "model": to_mapping(net.config),
                "classes": classes.to_dict(),
                "postprocess": to_mapping(postprocess or PostprocessConfig()),
-               "training": training or {},
+               "training": json.loads(json.dumps(training or {})),  # plain data only
                "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
                **(extra or {})}
     partial = path.with_name(path.name + ".partial")
@@ -90,8 +92,10 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
         raise CheckpointError(f"{path}: refusing to load: the file holds pickled objects other "
-                              f"than tensors and plain data ({str(exc).splitlines()[0]})") from None
+                              f"than tensors and plain data"
+                              f"{f' ({found.group(1)})' if found else ''}") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or not a checkpoint "
                               f"({str(exc).splitlines()[0]})") from None

@@ -24,8 +24,9 @@ class ModelConfig:
     blocks: list[int] = param([1, 1, 2, 1],
                               "residual blocks per backbone stage (strides 4, 8, 16, 32); the "
                               "strided stages have at least one", lo=0)
-    decoder_widths: list[int] = param([128, 128, 64, 32],
-                                      "pixel-decoder channels at strides 32, 16, 8, 4", lo=4)
+    decoder_widths: list[int] = param([128, 128, 64, 32, 16],
+                                      "pixel-decoder channels at strides 32, 16, 8, 4, 2 (the "
+                                      "final masks are at stride 2)", lo=4)
     context_layers: int = param(1, "self-attention layers over the stride-32 pixel features",
                                 lo=0)
     num_queries: int = param(48, "object queries (cluster centres), shared by things and stuff",
@@ -41,7 +42,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         from ..errors import ConfigError
-        for name, length in (("widths", 4), ("blocks", 4), ("decoder_widths", 4),
+        for name, length in (("widths", 4), ("blocks", 4), ("decoder_widths", 5),
                              ("rounds", 3)):
             if len(getattr(self, name)) != length:
                 raise ConfigError(f"model.{name}: expected {length} values, "

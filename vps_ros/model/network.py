@@ -20,7 +20,7 @@ class KMaXNet(nn.Module):
     input size and returns a dict:
 
     - ``class_logits`` (B, N, C + 1), the last class being "no object";
-    - ``mask_logits`` (B, N, H/4, W/4);
+    - ``mask_logits`` (B, N, H/2, W/2);
     - ``embeddings`` (B, N, E), the association embedding of every query (seed 004);
     - with ``aux=True`` also ``rounds`` (one dict of class and mask logits per
       k-means round, at that round's stride, for deep supervision) and
@@ -36,14 +36,14 @@ class KMaXNet(nn.Module):
         self.backbone = Backbone(config)
         self.pixel_decoder = PixelDecoder(config)
         self.queries = nn.Embedding(config.num_queries, config.query_dim)
-        d32, d16, d8, d4 = config.decoder_widths
+        d32, d16, d8, d4, d2 = config.decoder_widths
         self.layers = nn.ModuleList(
             KMeansLayer(config.query_dim, width, config.mask_dim, num_classes,
                         config.num_heads, config.ffn_dim)
             for width, count in zip((d32, d16, d8), config.rounds) for _ in range(count))
         self.layer_stage = [stage for stage, count in enumerate(config.rounds)
                             for _ in range(count)]
-        self.final = Predictor(config.query_dim, d4, config.mask_dim, num_classes)
+        self.final = Predictor(config.query_dim, d2, config.mask_dim, num_classes)
         self.embedding_head = MLP(config.query_dim, config.query_dim, config.embed_dim)
         self.semantic_head = nn.Conv2d(d4, num_classes, 1)
         nn.init.normal_(self.queries.weight, std=1.0)
@@ -56,7 +56,7 @@ class KMaXNet(nn.Module):
         for layer, stage in zip(self.layers, self.layer_stage):
             queries, class_logits, mask_logits = layer(queries, pixels[stage])
             rounds.append({"class_logits": class_logits, "mask_logits": mask_logits})
-        class_logits, mask_logits = self.final(queries, pixels[3])
+        class_logits, mask_logits = self.final(queries, pixels[4])
         out = {"class_logits": class_logits, "mask_logits": mask_logits,
                "embeddings": self.embedding_head(queries)}
         if aux:

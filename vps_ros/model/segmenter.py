@@ -63,6 +63,11 @@ class Segmenter:
         return self._net.config.input_size
 
     @property
+    def net(self) -> KMaXNet:
+        """The inference network (batch norms folded, on :attr:`device`)."""
+        return self._net
+
+    @property
     def embed_dim(self) -> int:
         return self._net.config.embed_dim
 

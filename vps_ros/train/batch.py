@@ -1,7 +1,7 @@
 """Batches: augmented frame pairs as one image tensor plus per-frame mask targets.
 
-Targets live at the stride of the final masks (4): each ground-truth segment becomes a
-soft mask holding the share of every 4x4 cell it covers, so a segment a few pixels
+Targets live at the stride of the final masks (2): each ground-truth segment becomes a
+soft mask holding the share of every 2x2 cell it covers, so a segment a few pixels
 wide still gives the loss its sub-cell extent.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .augment import augment
 from .config import AugmentConfig, StageConfig
 from .frames import TrainFrame
 
-MASK_STRIDE = 4
+MASK_STRIDE = 2
 # Segments smaller than this (pixels, after augmentation) are ignored rather than
 # asked for: a sliver at a crop border is no object to find.
 MIN_SEGMENT_AREA = 16
@@ -25,7 +25,7 @@ MIN_SEGMENT_AREA = 16
 
 @dataclass
 class Target:
-    """Ground truth of one frame at stride 4 (or coarser, see :meth:`pooled`)."""
+    """Ground truth of one frame at stride 2 (or coarser, see :meth:`pooled`)."""
 
     masks: torch.Tensor    # (G, h, w) float32, share of each cell covered by the segment
     classes: torch.Tensor  # (G,) int64
@@ -35,7 +35,8 @@ class Target:
 
     def pooled(self, size: tuple[int, int]) -> "Target":
         """The same ground truth on a coarser grid of ``size`` cells (the k-means rounds
-        at strides 8, 16, 32 are supervised at their own resolution)."""
+        at strides 8, 16, 32 and the semantic head at stride 4 are supervised at their
+        own resolution)."""
         if tuple(size) == tuple(self.valid.shape):
             return self
         factor = self.valid.shape[0] // size[0]
@@ -72,7 +73,7 @@ def make_batch(pairs: list[tuple[TrainFrame, TrainFrame]], stage: StageConfig,
 
 
 def make_target(ids: np.ndarray, frame: TrainFrame) -> Target:
-    """Soft stride-4 masks of the segments present in ``ids`` (a crop of ``frame``)."""
+    """Soft stride-2 masks of the segments present in ``ids`` (a crop of ``frame``)."""
     h, w = ids.shape
     hs, ws = h // MASK_STRIDE, w // MASK_STRIDE
     g = len(frame.classes)
@@ -91,6 +92,6 @@ def make_target(ids: np.ndarray, frame: TrainFrame) -> Target:
 
 @lru_cache(maxsize=8)
 def _cells(h: int, w: int) -> np.ndarray:
-    """(h, w) index of the stride-4 cell of every pixel."""
+    """(h, w) index of the stride-2 cell of every pixel."""
     ws = w // MASK_STRIDE
     return ((np.arange(h) // MASK_STRIDE)[:, None] * ws + (np.arange(w) // MASK_STRIDE)[None, :])

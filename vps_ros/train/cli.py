@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", help="also write the final model here (overrides the config)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT_DIR/last.pt")
+    parser.add_argument("--stop-at", type=int, metavar="STEP",
+                        help="stop after this step (write OUT_DIR/last.pt; go on with --resume)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, str(args.config))
     if args.resume:
         trainer.resume()
-    final = trainer.run()
-    print(f"final model: {final}" + (f", exported to {config.export}" if config.export else ""))
+    path = trainer.run(args.stop_at)
+    if trainer.step < config.total_steps:
+        print(f"stopped at step {trainer.step} of {config.total_steps}: {path} (go on with --resume)")
+    else:
+        print(f"final model: {path}" + (f", exported to {config.export}" if config.export else ""))
     return 0

@@ -54,7 +54,9 @@ class Criterion:
                                                matches).items():
                 parts[name] = parts[name] + value
         if "semantic_logits" in outputs:
-            parts["semantic"] = semantic_loss(outputs["semantic_logits"], targets)
+            size = tuple(outputs["semantic_logits"].shape[-2:])
+            parts["semantic"] = semantic_loss(outputs["semantic_logits"],
+                                              pooled.get(size) or [t.pooled(size) for t in targets])
         parts["track"], parts["track_aux"] = association_loss(
             outputs["embeddings"], targets, final_matches, config.track_temperature)
         weights = {"class": config.class_weight, "bce": config.bce_weight,

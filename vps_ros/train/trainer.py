@@ -27,7 +27,7 @@ from ..errors import CheckpointError, DataError
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.network import KMaXNet
 from ..model.segmenter import Segmenter, resolve_device
-from .batch import make_batch
+from .batch import Batch, make_batch
 from .config import StageConfig, TrainConfig
 from .frames import FrameBank, annotated, open_frames
 from .losses import Criterion
@@ -99,13 +99,15 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
 
-    def run(self) -> Path:
-        """Train to the end of the curriculum; returns the final checkpoint's path."""
+    def run(self, stop_at: int | None = None) -> Path:
+        """Train to the end of the curriculum and return the final checkpoint's path; with
+        ``stop_at``, stop after that step instead and return the resume checkpoint's."""
         config = self.config
         total = config.total_steps
+        end = total if stop_at is None else min(stop_at, total)
         bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         with bar:
-            while self.step < total:
+            while self.step < end:
                 result = self.train_step(self.stage_of(self.step))
                 self.step += 1
                 self.seconds += result.seconds
@@ -116,8 +118,10 @@ class Trainer:
                                      **{k: round(v, 5) for k, v in result.parts.items()}})
                 if self.step % config.val_every == 0 or self.step == total:
                     self.validate()
-                if self.step % config.checkpoint_every == 0 or self.step == total:
+                if self.step % config.checkpoint_every == 0 or self.step in (end, total):
                     self.save(self.out_dir / LAST, with_optimizer=True)
+        if self.step < total:
+            return self.out_dir / LAST
         final = self.save(self.out_dir / FINAL)
         if config.export:
             self.save(Path(config.export))
@@ -132,10 +136,20 @@ class Trainer:
 
     def train_step(self, stage: StageConfig) -> StepResult:
         start = time.perf_counter()
+        result = self.optimize(self.sample_batch(stage))
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def sample_batch(self, stage: StageConfig) -> Batch:
+        """The batch of the current step (a function of the seed and the step)."""
         config = self.config
         rng = np.random.default_rng([config.seed, self.step])
         pairs = self.bank.sample_pairs(stage.pairs, config.augment.max_pair_gap, rng)
-        batch = make_batch(pairs, stage, config.augment, rng).to(self.device)
+        return make_batch(pairs, stage, config.augment, rng).to(self.device)
+
+    def optimize(self, batch: Batch) -> StepResult:
+        """One optimizer step on ``batch`` at the current step's learning rate."""
+        config = self.config
         self._set_lr()
         self.net.train()
         with self._autocast():
@@ -148,7 +162,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), config.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return StepResult(float(loss.detach()), parts, time.perf_counter() - start)
+        return StepResult(float(loss.detach()), parts, 0.0)
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up, then polynomial decay (power 0.9) to ``final_lr_ratio``."""
@@ -206,7 +220,7 @@ class Trainer:
                 "steps": self.step, "train_seconds": round(self.seconds, 1),
                 "device": self.device, "machine": machine_description(self.device),
                 "threads": torch.get_num_threads(),
-                "torch": torch.__version__, "train_frames": len(self.bank),
+                "torch": str(torch.__version__), "train_frames": len(self.bank),
                 "val_frames": len(self.val_frames), "val": last_val,
                 "best_val_pq": self.best_pq if self.best_pq >= 0 else None}
 

@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data.frames import VideoFrame
+from ..metrics import panoptic_quality
 from ..model import Segmenter
 from ..panoptic import from_segments
 from ..types import FrameSegments
@@ -23,7 +24,6 @@ def segments_to_panoptic(segments: FrameSegments, label_divisor: int, void_id: i
 def panoptic_quality_of(segmenter: Segmenter, frames: Sequence[VideoFrame], label_divisor: int,
                         batch_size: int = 8) -> dict:
     """PQ, PQ_things, PQ_stuff, SQ, RQ and per_class (fractions) on ``frames``."""
-    from ..metrics import panoptic_quality
     pairs = []
     for start in range(0, len(frames), batch_size):
         chunk = frames[start:start + batch_size]

@@ -1,0 +1,134 @@
+"""Segmenter speed: parameters, GFLOPs, latency per frame, share of the matmul peak.
+
+    python benchmarks/bench_segmenter.py [--checkpoint models/kmax_synthetic.pt]
+
+CPU: one 256x512 frame at a time (the model's input size), ``torch.inference_mode``,
+channels_last, batch norm folded; the network alone and ``Segmenter.segment`` end to
+end (resize, network, mask-wise merge, boxes). The matmul peak is measured here with
+the same threads (fp32 1024x1024 matmul); the share is GFLOPs per frame / latency /
+peak. With a GPU also frames/s at 512x1024 in fp16 autocast. Prints median, p95 and the
+spread (min..max) of every timing; the machine is shared, so repeat runs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vps_ros.model import ModelConfig, Segmenter
+from vps_ros.model.checkpoint import load_checkpoint
+from vps_ros.model.network import KMaXNet
+from vps_ros.resources import model_path
+from vps_ros.types import ClassTable
+
+DEFAULT_CHECKPOINT = "kmax_synthetic.pt"
+
+
+def timings(fn, repeats: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def describe(ms: list[float]) -> str:
+    p95 = float(np.percentile(ms, 95))
+    return (f"median {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  "
+            f"spread {min(ms):.1f}..{max(ms):.1f} ms  (n={len(ms)})")
+
+
+def matmul_peak_gflops(device: str, repeats: int = 20) -> float:
+    a = torch.randn(1024, 1024, device=device)
+    b = torch.randn(1024, 1024, device=device)
+
+    def run():
+        torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
+    best = min(timings(run, repeats))
+    return 2 * 1024 ** 3 / (best / 1e3) / 1e9
+
+
+def load(checkpoint: str | None) -> tuple[KMaXNet, ClassTable, str]:
+    path = Path(checkpoint) if checkpoint else model_path(DEFAULT_CHECKPOINT)
+    if path.is_file():
+        loaded = load_checkpoint(path)
+        return loaded.net, loaded.classes, str(path)
+    classes = ClassTable.builtin("synthetic")
+    return KMaXNet(ModelConfig(), len(classes)), classes, "default architecture, random weights"
+
+
+def test_image(height: int, width: int) -> np.ndarray:
+    try:
+        from vps_ros.data.synthetic import SyntheticDataset
+        return next(iter(SyntheticDataset("test", 1, 1, height, width))).image
+    except ImportError:
+        return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help=f"default: models/{DEFAULT_CHECKPOINT} if present, "
+                        "else the default architecture with random weights")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    net, classes, source = load(args.checkpoint)
+    config = net.config
+    h, w = config.input_size
+    params = sum(p.numel() for p in net.parameters())
+    with FlopCounterMode(display=False) as counter:
+        net.eval()(torch.zeros(1, 3, h, w))
+    gflops = counter.get_total_flops() / 1e9
+    print(f"model: {source}")
+    print(f"parameters: {params / 1e6:.2f} M ({params * 4 / 2**20:.1f} MiB fp32)")
+    print(f"GFLOPs per {h}x{w} frame: {gflops:.2f} (multiply-add = 2 FLOPs)")
+
+    segmenter = Segmenter(net, classes, "cpu")
+    fused = segmenter.net
+    image = test_image(h, w)
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().contiguous(
+        memory_format=torch.channels_last)
+
+    def network():
+        with torch.inference_mode():
+            fused(tensor)
+
+    peak = matmul_peak_gflops("cpu")
+    net_ms = timings(network, args.repeats)
+    seg_ms = timings(lambda: segmenter.segment([image]), args.repeats)
+    segments = segmenter.segment([image])[0].num_segments
+    share = gflops / (statistics.median(net_ms) / 1e3) / peak
+    print(f"CPU, {torch.get_num_threads()} threads, matmul peak {peak:.0f} GFLOP/s")
+    print(f"  network        {describe(net_ms)}")
+    print(f"  segment() e2e  {describe(seg_ms)}  ({segments} segments)")
+    print(f"  network reaches {share:.0%} of the matmul peak "
+          f"({gflops / (statistics.median(net_ms) / 1e3):.0f} GFLOP/s)")
+
+    if torch.cuda.is_available():
+        gpu = Segmenter(load(args.checkpoint)[0], classes, "cuda")
+        big = torch.zeros(1, 3, 512, 1024, device="cuda").contiguous(
+            memory_format=torch.channels_last)
+
+        def gpu_network():
+            with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16):
+                gpu.net(big)
+            torch.cuda.synchronize()
+        ms = timings(gpu_network, args.repeats, warmup=20)
+        print(f"GPU {torch.cuda.get_device_name()}, 512x1024 fp16: {describe(ms)}  "
+              f"= {1e3 / statistics.median(ms):.0f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
