@@ -21,7 +21,7 @@ CAR, PEDESTRIAN = CLASSES.id_of("car"), CLASSES.id_of("pedestrian")
 # A network small enough for tests to run in seconds.
 SMALL = ModelConfig(input_height=64, input_width=128, widths=[8, 16, 24, 32], blocks=[1, 1, 1, 1],
                     decoder_widths=[32, 24, 16, 8, 8], num_queries=12, query_dim=32, num_heads=2,
-                    ffn_dim=32, rounds=[1, 2, 1], mask_dim=16, embed_dim=8)
+                    ffn_dim=32, rounds=[1, 2, 1, 1], mask_dim=16, embed_dim=8)
 
 
 @dataclass

@@ -21,7 +21,7 @@ def test_forward_shapes_and_dtypes_through_the_whole_model():
     assert out["embeddings"].shape == (3, 12, 8)
     assert out["semantic_logits"].shape == (3, 5, 16, 32)     # stride 4
     strides = [64 // r["mask_logits"].shape[-2] for r in out["rounds"]]
-    assert strides == [32, 16, 16, 8]                         # rounds [1, 2, 1]
+    assert strides == [32, 16, 16, 8, 4]                      # rounds [1, 2, 1, 1]
     assert all(r["class_logits"].shape == (3, 12, 6) for r in out["rounds"])
     for value in [out["class_logits"], out["mask_logits"], out["embeddings"]]:
         assert value.dtype == torch.float32 and torch.isfinite(value).all()

@@ -83,7 +83,7 @@ class ContextLayer(nn.Module):
 class PixelDecoder(nn.Module):
     """Top-down fusion (FPN) of the backbone features.
 
-    Returns pixel features at strides 32, 16, 8 (for the k-means rounds), 4 (for the
+    Returns pixel features at strides 32, 16, 8, 4 (for the k-means rounds and the
     auxiliary semantic head) and 2 (for the final masks: driving scenes are full of
     things a few pixels wide), with ``config.decoder_widths`` channels.
     """

@@ -34,8 +34,8 @@ class ModelConfig:
     query_dim: int = param(128, "channels of the object queries", lo=8)
     num_heads: int = param(4, "heads of the query self-attention", lo=1)
     ffn_dim: int = param(256, "hidden channels of the query feed-forward network", lo=8)
-    rounds: list[int] = param([2, 2, 2],
-                              "k-means cross-attention rounds at strides 32, 16, 8", lo=0)
+    rounds: list[int] = param([2, 2, 2, 1],
+                              "k-means cross-attention rounds at strides 32, 16, 8, 4", lo=0)
     mask_dim: int = param(64, "channels of the mask embeddings (query . pixel dot product)",
                           lo=4)
     embed_dim: int = param(64, "channels of the association embedding of every segment", lo=2)
@@ -43,7 +43,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         from ..errors import ConfigError
         for name, length in (("widths", 4), ("blocks", 4), ("decoder_widths", 5),
-                             ("rounds", 3)):
+                             ("rounds", 4)):
             if len(getattr(self, name)) != length:
                 raise ConfigError(f"model.{name}: expected {length} values, "
                                   f"got {list(getattr(self, name))}")

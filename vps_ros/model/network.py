@@ -40,7 +40,7 @@ class KMaXNet(nn.Module):
         self.layers = nn.ModuleList(
             KMeansLayer(config.query_dim, width, config.mask_dim, num_classes,
                         config.num_heads, config.ffn_dim)
-            for width, count in zip((d32, d16, d8), config.rounds) for _ in range(count))
+            for width, count in zip((d32, d16, d8, d4), config.rounds) for _ in range(count))
         self.layer_stage = [stage for stage, count in enumerate(config.rounds)
                             for _ in range(count)]
         self.final = Predictor(config.query_dim, d2, config.mask_dim, num_classes)
