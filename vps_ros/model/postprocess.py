@@ -23,57 +23,80 @@ def merge_masks(class_logits: torch.Tensor, mask_logits: torch.Tensor,
                 config: PostprocessConfig) -> FrameSegments:
     """Segments of one image.
 
-    class_logits (N, C + 1), mask_logits (N, h, w) at any resolution (bilinearly
-    resized to ``size`` = (height, width)), embeddings (N, E); ``is_thing`` is the class
-    table's bool lookup. The segment map has shape ``size``.
+    class_logits (N, C + 1), mask_logits (N, h, w) on the network's mask grid,
+    embeddings (N, E); ``is_thing`` is the class table's bool lookup. The segment map
+    has shape ``size`` = (height, width).
+
+    Which queries become segments is decided on the mask grid (areas scaled to
+    ``size``); the pixels of the kept ones are then assigned at ``size`` from their
+    bilinearly resized logits, each pixel to the first kept query in score order whose
+    mask holds it: the same paste, at a fraction of the cost.
     """
     probs = class_logits.float().softmax(-1)[:, :-1]
     scores, labels = probs.max(-1)
     candidates = torch.nonzero(scores >= config.class_threshold).flatten()
     candidates = candidates[scores[candidates].argsort(descending=True, stable=True)]
     segment_map = torch.full(size, -1, dtype=torch.int32, device=mask_logits.device)
-    kept: list[int] = []
-    if len(candidates):
-        masks = F.interpolate(mask_logits[candidates].unsqueeze(0).float(), size=size,
-                              mode="bilinear", align_corners=False)[0]
-        kept = _paste(masks.sigmoid() > config.mask_threshold, candidates.tolist(),
-                      labels.tolist(), is_thing, segment_map, config)
-    index = torch.tensor(kept, dtype=torch.long, device=class_logits.device)
-    return segments_from_map(segment_map.cpu().numpy(), labels[index].cpu().numpy(),
-                             scores[index].cpu().numpy(), is_thing,
-                             F.normalize(embeddings[index].float(), dim=-1).cpu().numpy())
+    logits = mask_logits[candidates].float()
+    threshold = _logit(config.mask_threshold)
+    pixel_area = size[0] * size[1] / (logits.shape[-2] * logits.shape[-1])
+    rows, segment_of_row, founders = _select(logits > threshold, labels[candidates].tolist(),
+                                             is_thing, pixel_area, config)
+    if rows:
+        full = F.interpolate(logits[rows].unsqueeze(0), size=size, mode="bilinear",
+                             align_corners=False)[0]
+        # Worst score first, so that better segments overwrite: each pixel ends with the
+        # first kept mask (in score order) that holds it.
+        for row in reversed(range(len(rows))):
+            segment_map = torch.where(full[row] > threshold, segment_of_row[row], segment_map)
+    kept = candidates[founders]
+    return segments_from_map(segment_map.cpu().numpy(), labels[kept].cpu().numpy(),
+                             scores[kept].cpu().numpy(), is_thing,
+                             F.normalize(embeddings[kept].float(), dim=-1).cpu().numpy())
 
 
-def _paste(masks: torch.Tensor, queries: list[int], labels: list[int], is_thing: np.ndarray,
-           segment_map: torch.Tensor, config: PostprocessConfig) -> list[int]:
-    """Fill ``segment_map`` in score order; returns the query of every segment."""
-    occupied = torch.zeros_like(masks[0])
-    kept: list[int] = []
+def _select(masks: torch.Tensor, labels: list[int], is_thing: np.ndarray, pixel_area: float,
+            config: PostprocessConfig) -> tuple[list[int], list[int], list[int]]:
+    """The mask-wise merge rules, in score order on binary masks (K, h, w).
+
+    Returns the rows of the kept masks, the segment of each (stuff of one class merged
+    into the segment of its best-scoring mask) and the row that founded each segment.
+    """
+    occupied = torch.zeros_like(masks[0]) if len(masks) else None
+    rows: list[int] = []
+    segment_of_row: list[int] = []
+    founders: list[int] = []
     stuff_segment: dict[int, int] = {}
-    for mask, query in zip(masks, queries):
+    for row, (mask, label) in enumerate(zip(masks, labels)):
         area = int(mask.sum())
-        if area == 0:
-            continue
-        free = mask & ~occupied
-        free_area = int(free.sum())
-        label = labels[query]
+        free_area = int((mask & ~occupied).sum()) if area else 0
         thing = bool(is_thing[label])
-        if free_area < config.overlap_threshold * area or free_area == 0:
+        if free_area == 0 or free_area < config.overlap_threshold * area:
             continue
-        if free_area < (config.min_area_thing if thing else config.min_area_stuff):
+        if free_area * pixel_area < (config.min_area_thing if thing else config.min_area_stuff):
             continue
         if not thing and config.merge_stuff and label in stuff_segment:
             segment = stuff_segment[label]
-        elif len(kept) < config.max_segments:
-            segment = len(kept)
-            kept.append(query)
+        elif len(founders) < config.max_segments:
+            segment = len(founders)
+            founders.append(row)
             if not thing:
                 stuff_segment[label] = segment
         else:
             continue
-        segment_map[free] = segment
-        occupied |= free
-    return kept
+        rows.append(row)
+        segment_of_row.append(segment)
+        occupied |= mask
+    return rows, segment_of_row, founders
+
+
+def _logit(p: float) -> float:
+    """Mask probability threshold as a logit threshold (sigmoid(x) > p  <=>  x > logit p)."""
+    if p <= 0.0:
+        return float("-inf")
+    if p >= 1.0:
+        return float("inf")
+    return float(np.log(p / (1.0 - p)))
 
 
 def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
