@@ -40,12 +40,22 @@ def test_unknown_class_ids_are_a_data_error_naming_the_frame():
 
 def test_pairs_come_from_one_sequence_within_the_gap():
     videos = list(ToyVideos(3, 6, 32, 64))
-    bank = FrameBank(videos, CLASSES, LABEL_DIVISOR)
+    bank = FrameBank(videos, CLASSES, LABEL_DIVISOR, (32, 64))
     assert len(bank) == 18 and [len(s) for s in bank.sequences] == [6, 6, 6]
     where = {id(f): (s, i) for s, seq in enumerate(bank.sequences) for i, f in enumerate(seq)}
     for a, b in bank.sample_pairs(200, 2, np.random.default_rng(0)):
         (sa, ia), (sb, ib) = where[id(a)], where[id(b)]
         assert sa == sb and 1 <= abs(ia - ib) <= 2
+
+
+def test_frames_are_kept_at_the_model_input_size():
+    frame = next(iter(ToyVideos(1, 1, 100, 300)))
+    bank = FrameBank([frame], CLASSES, LABEL_DIVISOR, (64, 128))
+    stored = bank.sequences[0][0]
+    assert stored.image.shape == (64, 128, 3) and stored.ids.shape == (64, 128)
+    original = to_train_frame(frame, CLASSES, LABEL_DIVISOR)
+    assert stored.classes.tolist() == original.classes.tolist()
+    assert stored.ids[50, 64] == original.ids[int(50 * 100 / 64), int(64 * 300 / 128)]
 
 
 def test_augmentation_keeps_image_and_ids_aligned():
@@ -91,7 +101,7 @@ def test_targets_hold_the_covered_share_of_every_stride2_cell():
 
 
 def test_batches_hold_pairs_of_frames_and_their_targets():
-    bank = FrameBank(list(ToyVideos(2, 4, 64, 128)), CLASSES, LABEL_DIVISOR)
+    bank = FrameBank(list(ToyVideos(2, 4, 64, 128)), CLASSES, LABEL_DIVISOR, (64, 128))
     pairs = bank.sample_pairs(3, 2, np.random.default_rng(0))
     batch = make_batch(pairs, StageConfig(crop=[64, 96], pairs=3), AugmentConfig(),
                        np.random.default_rng(0))

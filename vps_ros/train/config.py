@@ -18,19 +18,23 @@ class DatasetConfig:
     type: str = param("synthetic", "synthetic generator or a real dataset format",
                       choices=DATASET_TYPES)
     path: str = param("", "folder or bag of a real dataset (unused for synthetic)")
-    split: str = param("train", "synthetic split", choices=("train", "val", "test", "occlusion"))
+    split: str = param("train", "split (synthetic: train, val, test, occlusion)",
+                       choices=("train", "val", "test", "occlusion"))
     num_sequences: int = param(100, "synthetic sequences", lo=1)
     num_frames: int = param(16, "frames per synthetic sequence", lo=1)
     height: int = param(256, "synthetic frame height", lo=16)
     width: int = param(512, "synthetic frame width", lo=16)
     max_frames: int = param(0, "use at most this many annotated frames (0: all)", lo=0)
+    image_topic: str = param("/camera/image_raw", "rosbag2: the camera image topic")
+    gt_topic: str = param("/gt/panoptic", "rosbag2: the ground-truth panoptic topic")
 
 
 @dataclass(frozen=True)
 class ValDatasetConfig(DatasetConfig):
     """The validation frames: by default a few sequences of the synthetic val split."""
 
-    split: str = param("val", "synthetic split", choices=("train", "val", "test", "occlusion"))
+    split: str = param("val", "split (synthetic: train, val, test, occlusion)",
+                       choices=("train", "val", "test", "occlusion"))
     num_sequences: int = param(4, "synthetic sequences", lo=1)
     num_frames: int = param(8, "frames per synthetic sequence", lo=1)
 

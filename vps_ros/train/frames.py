@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ..data.frames import VideoDataset, VideoFrame
 from ..errors import DataError
+from ..model.segmenter import resize_image
 from ..types import ClassTable
 from .config import DatasetConfig
 
@@ -58,6 +60,15 @@ def to_train_frame(frame: VideoFrame, classes: ClassTable, label_divisor: int) -
                       class_ids[keep].astype(np.int64), tracks[keep].astype(np.int64))
 
 
+def resized(frame: TrainFrame, size: tuple[int, int]) -> TrainFrame:
+    """``frame`` at ``size`` = (height, width), the way the segmenter resizes images."""
+    if frame.ids.shape == tuple(size):
+        return frame
+    return TrainFrame(resize_image(frame.image, size),
+                      cv2.resize(frame.ids, (size[1], size[0]), interpolation=cv2.INTER_NEAREST),
+                      frame.classes, frame.tracks)
+
+
 def open_frames(config: DatasetConfig) -> VideoDataset:
     """The dataset a config names; the synthetic generator is imported only when used."""
     if config.type == "synthetic":
@@ -66,8 +77,11 @@ def open_frames(config: DatasetConfig) -> VideoDataset:
                                 config.height, config.width)
     if not config.path:
         raise DataError(f"dataset type {config.type!r} needs a path")
-    from ..data import open_dataset
-    return open_dataset(config.type, config.path)
+    from ..data.datasets import open_dataset
+    if config.type == "rosbag2":
+        return open_dataset(config.type, config.path, image_topic=config.image_topic,
+                            gt_topic=config.gt_topic)
+    return open_dataset(config.type, config.path, split=config.split)
 
 
 def annotated(dataset: Iterable[VideoFrame], limit: int = 0, desc: str = "frames"
@@ -85,9 +99,14 @@ def annotated(dataset: Iterable[VideoFrame], limit: int = 0, desc: str = "frames
 
 
 class FrameBank:
-    """Training frames grouped by sequence, sampled in pairs."""
+    """Training frames grouped by sequence, sampled in pairs.
 
-    def __init__(self, frames: list[VideoFrame], classes: ClassTable, label_divisor: int) -> None:
+    Frames are stored at the model's input ``size``, as the segmenter resizes every
+    image to it: augmentation then rescales around the scale the model will see.
+    """
+
+    def __init__(self, frames: list[VideoFrame], classes: ClassTable, label_divisor: int,
+                 size: tuple[int, int]) -> None:
         self.classes = classes
         self.sequences: list[list[TrainFrame]] = []
         last = None
@@ -95,7 +114,8 @@ class FrameBank:
             if frame.sequence != last:
                 self.sequences.append([])
                 last = frame.sequence
-            self.sequences[-1].append(to_train_frame(frame, classes, label_divisor))
+            self.sequences[-1].append(resized(to_train_frame(frame, classes, label_divisor),
+                                              size))
         self._index = [(s, i) for s, seq in enumerate(self.sequences) for i in range(len(seq))]
 
     def __len__(self) -> int:

@@ -63,7 +63,7 @@ class Trainer:
         self.classes = train.classes
         self.label_divisor = train.label_divisor
         self.bank = FrameBank(annotated(train, config.data.train.max_frames, "train frames"),
-                              self.classes, self.label_divisor)
+                              self.classes, self.label_divisor, config.model.input_size)
         val = val_data if val_data is not None else open_frames(config.data.val)
         if val.classes != self.classes:
             raise DataError(f"validation data has class table {val.classes.name!r}, "
