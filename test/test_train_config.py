@@ -53,3 +53,25 @@ def test_train_command_reports_bad_input_in_one_line(tmp_path, capsys):
     bad.write_text("optim: {lr: -1}\n")
     assert main(["train", "--config", str(bad)]) == 2
     assert "bad.yaml.optim.lr: -1.0 is out of range" in capsys.readouterr().err
+
+
+def test_train_command_trains_on_synthetic_frames_and_resumes(tmp_path, capsys):
+    small = ("model: {input_height: 64, input_width: 128, widths: [8, 16, 24, 32], "
+             "decoder_widths: [32, 24, 16, 8, 8], num_queries: 12, query_dim: 32, num_heads: 2, "
+             "ffn_dim: 32, rounds: [1, 1, 1, 1], mask_dim: 16, embed_dim: 8}\n")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"out_dir: {tmp_path / 'run'}\nexport: {tmp_path / 'models' / 'tiny.pt'}\n"
+        "val_every: 3\ncheckpoint_every: 2\n" + small +
+        "data:\n  train: {num_sequences: 2, num_frames: 3, height: 64, width: 128}\n"
+        "  val: {num_sequences: 1, num_frames: 2, height: 64, width: 128}\n"
+        "curriculum:\n  - {steps: 3, crop: [64, 128], pairs: 2}\n")
+    assert main(["train", "--config", str(config), "--stop-at", "2"]) == 0
+    assert "stopped at step 2 of 3" in capsys.readouterr().out
+    assert main(["train", "--config", str(config), "--resume"]) == 0
+    assert f"exported to {tmp_path / 'models' / 'tiny.pt'}" in capsys.readouterr().out
+    from vps_ros.model import Segmenter
+    segmenter = Segmenter.from_checkpoint(tmp_path / "models" / "tiny.pt")
+    assert segmenter.classes.name == "synthetic" and segmenter.input_size == (64, 128)
+    from vps_ros.model.checkpoint import load_checkpoint
+    assert load_checkpoint(tmp_path / "models" / "tiny.pt").training["steps"] == 3

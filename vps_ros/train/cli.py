@@ -11,6 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True,
                         help="training config, e.g. config/train_synthetic.yaml")
     parser.add_argument("--device", help="cpu or cuda (overrides the config)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (overrides the config)")
     parser.add_argument("--out-dir", help="folder of checkpoints and logs (overrides the config)")
     parser.add_argument("--export", help="also write the final model here (overrides the config)")
     parser.add_argument("--resume", action="store_true",
@@ -22,10 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = {key: value for key, value in (("device", args.device),
+                                               ("threads", args.threads),
                                                ("out_dir", args.out_dir),
                                                ("export", args.export)) if value is not None}
     config = load_train_config(args.config, overrides)
-    from .trainer import Trainer  # torch is imported only once the config is valid
+    from .trainer import Trainer
     trainer = Trainer(config, str(args.config))
     if args.resume:
         trainer.resume()
