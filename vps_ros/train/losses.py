@@ -10,6 +10,7 @@ queries of the two frames of every pair.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -20,6 +21,10 @@ from .batch import Target
 from .config import LossConfig
 from .frames import NO_TRACK
 from .matcher import hungarian_match, match_cost
+
+# The matching costs of a prediction are measured on at most this many valid pixels,
+# evenly spread (Mask2Former samples points for the same reason).
+MATCH_POINTS = 4096
 
 
 @dataclass
@@ -70,9 +75,11 @@ class Criterion:
               targets: list[Target]) -> list[Match]:
         matches = []
         for i, target in enumerate(targets):
-            valid = target.valid.flatten()
-            cost = match_cost(class_logits[i], mask_logits[i].flatten(1)[:, valid],
-                              target.classes, target.masks.flatten(1)[:, valid],
+            points = torch.nonzero(target.valid.flatten()).flatten()
+            if len(points) > MATCH_POINTS:  # an even subset is enough to rank the costs
+                points = points[::math.ceil(len(points) / MATCH_POINTS)]
+            cost = match_cost(class_logits[i], mask_logits[i].flatten(1)[:, points],
+                              target.classes, target.masks.flatten(1)[:, points],
                               self.config.class_weight, self.config.bce_weight,
                               self.config.dice_weight)
             rows, cols = hungarian_match(cost)
