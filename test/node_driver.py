@@ -3,7 +3,8 @@
     python node_driver.py PLAN.json OUT_DIR
 
 PLAN holds ``cameras`` (the node's camera names), ``frames`` (an .npz of RGB images
-``image_<i>``), ``transport`` (raw|compressed), ``reliable`` (input QoS) and ``steps``,
+``image_<i>``), ``transport`` (raw|compressed), ``reliable`` (input QoS; best effort
+may lose a frame, which ``resend_after_s`` then sends again) and ``steps``,
 a list of actions run in order (see ``Driver.run_step``). Each step's outcome goes to
 OUT_DIR/results.json (one entry per step) and received panoptic maps to
 OUT_DIR/panoptic.npz (``<camera>_<step>``). Frames are sent one at a time and the
@@ -171,16 +172,19 @@ class Driver:
         return self.clock_ns
 
     def frame(self, index: int, step: dict) -> dict:
-        """Publish frame ``step["image"]`` on every camera named in ``step["cameras"]``
-        (default all) and wait for each camera's panoptic + objects with its stamp; with
+        """Publish frame ``step["image"]`` (an index, or camera -> index) on every camera
+        named in ``step["cameras"]`` (default all) and wait for each camera's panoptic + objects with its stamp; with
         ``expect: false`` check for silence instead (``wait`` seconds)."""
         stamp = self.stamp(step)
         cameras = step.get("cameras", self.cameras)
-        rgb = self.frames[f"image_{step['image']}"]
+        images = step["image"] if isinstance(step["image"], dict) else \
+            {cam: step["image"] for cam in cameras}
+        messages = {}
         for cam in cameras:
-            msg = self.image_message(rgb, step)
+            msg = self.image_message(self.frames[f"image_{images[cam]}"], step)
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
             msg.header.frame_id = f"{cam or 'camera'}_optical"
+            messages[cam] = msg
             self.pubs[cam].publish(msg)
         wanted = [(cam, name, stamp) for cam in cameras for name in ("panoptic", "objects")]
         wanted += [(cam, name, stamp) for cam in cameras for name in step.get("visual", [])]
@@ -188,7 +192,15 @@ class Driver:
             got = self.spin_until(lambda: any(k in self.received for k in wanted),
                                   timeout=step.get("wait", 1.5))
             return {"stamp_ns": stamp, "received": got}
-        ok = self.spin_until(lambda: all(k in self.received for k in wanted))
+        ok = self.spin_until(lambda: all(k in self.received for k in wanted),
+                             timeout=self.plan.get("resend_after_s", TIMEOUT_S))
+        deadline = time.monotonic() + TIMEOUT_S
+        while not ok and time.monotonic() < deadline:   # best effort input: send again
+            for cam in cameras:
+                if (cam, "panoptic", stamp) not in self.received:
+                    self.pubs[cam].publish(messages[cam])
+            ok = self.spin_until(lambda: all(k in self.received for k in wanted),
+                                 timeout=self.plan["resend_after_s"])
         result = {"stamp_ns": stamp, "received": ok, "cameras": {}}
         for cam in cameras:
             pan = self.received.get((cam, "panoptic", stamp))

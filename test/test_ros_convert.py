@@ -83,6 +83,7 @@ def test_compressed_png_is_exact_and_corrupt_jpeg_names_the_topic(rgb):
 
 @pytest.mark.parametrize("change, message", [
     ({"encoding": "yuv422"}, "unsupported encoding 'yuv422'"),
+    ({"encoding": "32SC1", "step": 36}, "unsupported encoding '32SC1' for a camera image"),
     ({"height": 0, "width": 0, "step": 0, "data": b""}, "zero-size image"),
     ({"data": bytes(20)}, "data has 20 bytes"),
 ])

@@ -43,8 +43,11 @@ class PipelineConfig:
                               "multiple of 32); 0: the checkpoint's", lo=0, hi=8192)
     input_width: int = param(0, "width images are resized to for the network (a multiple "
                              "of 32); 0: the checkpoint's", lo=0, hi=8192)
-    threads: int = param(0, "CPU threads of the model (torch intra-op threads, for the "
-                         "whole process); 0: torch's default, one per core", lo=0, hi=1024)
+    threads: int = param(1, "CPU threads of the model (torch intra-op threads, for the "
+                         "whole process); 0: torch's default, one per core. 1 leaves the "
+                         "other cores to the rest of the robot: on a busy CPU, torch "
+                         "threads that compete for cores run several times slower",
+                         lo=0, hi=1024)
     output_scale: str = param("input", "resolution of the panoptic output and of boxes: "
                               "input (the camera image's) or model (the network's input "
                               "size, cheaper)", choices=OUTPUT_SCALES)

@@ -11,7 +11,8 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
-from vps_ros.imgmsg import decode_compressed, from_array, to_array
+from vps_ros.errors import DataError
+from vps_ros.imgmsg import COLOR_ENCODINGS, decode_compressed, from_array, to_array
 from vps_ros.msg import PanopticObject, PanopticObjectArray
 from vps_ros.types import ClassTable, TrackedFrame, TrackedObject
 
@@ -26,6 +27,9 @@ def stamp_ns(header: Header) -> int:
 def image_to_rgb(msg: Image, where: str = "image") -> np.ndarray:
     """RGB uint8 (H, W, 3) of a colour Image (rgb8, bgr8, rgba8, bgra8, mono8, any
     ``step`` padding); DataError naming ``where`` for anything it cannot decode."""
+    if msg.encoding not in COLOR_ENCODINGS:
+        raise DataError(f"{where}: unsupported encoding {msg.encoding!r} for a camera image "
+                        f"(supported: {', '.join(COLOR_ENCODINGS)})")
     return to_array(msg.height, msg.width, msg.encoding, msg.step, msg.data,
                     msg.is_bigendian, where=where)
 

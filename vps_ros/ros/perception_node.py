@@ -15,6 +15,7 @@ tracker error) costs that frame only: a throttled error log and a counter in
 """
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -127,6 +128,7 @@ class PerceptionNode(LifecycleNode):
         try:
             config = params.read(self)
             self._segmenter = load_segmenter(config)
+            self._segmenter.segment([np.zeros(self._segmenter.input_size + (3,), np.uint8)])
             for index, name in enumerate(config.cameras):
                 self._streams.append(self._make_stream(index, name, config))
             self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
@@ -433,6 +435,24 @@ def input_qos(config: NodeConfig) -> QoSProfile:
     return qos_profile_sensor_data
 
 
+class RosLogHandler(logging.Handler):
+    """Python log records of vps_ros (e.g. the model's CUDA fallback warning) into the
+    node's ROS logger, so they reach the console and /rosout under the node's name."""
+
+    def __init__(self, logger: Any) -> None:
+        super().__init__(logging.INFO)
+        self._logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = f"{record.name}: {record.getMessage()}"
+        if record.levelno >= logging.ERROR:
+            self._logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self._logger.warning(message)
+        else:
+            self._logger.info(message)
+
+
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
     try:
@@ -441,6 +461,10 @@ def main(args: list[str] | None = None) -> None:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         sys.exit(2)
+    package_log = logging.getLogger("vps_ros")
+    package_log.addHandler(RosLogHandler(node.get_logger()))
+    package_log.setLevel(logging.INFO)
+    package_log.propagate = False
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     if node.get_parameter("autostart").value:
