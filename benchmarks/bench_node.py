@@ -59,7 +59,7 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
     return path, "random init, default architecture (models/default.pt not present)"
 
 
-def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int,
+def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
                domain: int, folder: Path) -> dict:
     from vps_ros.resources import config_path
     from vps_ros.ros.node_config import node_command
@@ -67,9 +67,10 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
                PYTHONUNBUFFERED="1")
     names = ["cam0", "cam1"][:cameras] if cameras > 1 else [""]
     node_log = open(folder / f"node_{rate}_{cameras}.log", "w")
-    node = subprocess.Popen(node_command(config_path("perception.yaml"),
-                                         {"model": str(checkpoint), "cameras": names,
-                                          "threads": threads}),
+    overrides = {"model": str(checkpoint), "cameras": names}
+    if threads is not None:
+        overrides["threads"] = threads
+    node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
     spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid}
     try:
@@ -167,7 +168,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     parser.add_argument("--frames", type=int, default=2000, help="frames per camera and run")
     parser.add_argument("--model", type=Path, help="checkpoint (default: see above)")
-    parser.add_argument("--threads", type=int, default=0, help="the node's threads parameter")
+    parser.add_argument("--threads", type=int,
+                        help="the node's threads parameter (default: the params file's)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--driver", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,7 +180,8 @@ def main() -> None:
         folder = Path(tmp)
         checkpoint, what = (args.model, str(args.model)) if args.model else \
             default_checkpoint(folder)
-        print(f"model: {what}; node threads parameter: {args.threads}; "
+        threads = args.threads if args.threads is not None else "params file's"
+        print(f"model: {what}; node threads parameter: {threads}; "
               f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         domain = 40 + os.getpid() % 50

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -41,11 +41,12 @@ from vps_ros.errors import VpsRosError
 from vps_ros.msg import PanopticObjectArray
 from vps_ros.palette import colorize
 from vps_ros.pipeline import Pipeline, load_segmenter, segment_batch
-from vps_ros.types import TrackedFrame
+from vps_ros.types import FrameSegments, TrackedFrame
 from vps_ros.visualize import overlay
 
 from . import params
 from .convert import compressed_to_rgb, image_msg, image_to_rgb, objects_msg, stamp_ns
+from .diagnostics import model_status, stream_status
 from .frame_queue import FrameQueue
 from .node_config import NODE_NAME, NodeConfig, check_change
 from .stream_stats import StreamStats
@@ -128,6 +129,8 @@ class PerceptionNode(LifecycleNode):
         try:
             config = params.read(self)
             self._segmenter = load_segmenter(config)
+            # A network's first call is several times slower (allocations, kernel
+            # selection): pay it here rather than on the first camera frame.
             self._segmenter.segment([np.zeros(self._segmenter.input_size + (3,), np.uint8)])
             for index, name in enumerate(config.cameras):
                 self._streams.append(self._make_stream(index, name, config))
@@ -137,8 +140,7 @@ class PerceptionNode(LifecycleNode):
                 self.create_service(Trigger, "~/reset", self._on_reset),
                 self.create_service(SetBool, "~/enable", self._on_enable)]
         except Exception as exc:  # report any failure as the reason, stay unconfigured
-            reason = str(exc) if isinstance(exc, VpsRosError) else traceback.format_exc()
-            self.get_logger().error(f"configure failed: {reason}")
+            self.get_logger().error(f"configure failed: {_describe(exc)}")
             self._release()
             return TransitionCallbackReturn.FAILURE
         self._config, self._overlay_alpha = config, config.overlay_alpha
@@ -263,37 +265,34 @@ class PerceptionNode(LifecycleNode):
                     return
                 continue
             self._apply_pending()
+            streams = [self._streams[i] for i, _ in batch]
             try:
-                self._process([self._streams[i] for i, _ in batch], [w for _, w in batch])
-            except Exception:  # the node keeps running; the frames of this batch are lost
-                for i, _ in batch:
-                    self._bad_frame(self._streams[i], "inference failed:\n"
-                                    + traceback.format_exc())
-
-    def _process(self, streams: list[CameraStream], frames: list[Waiting]) -> None:
-        try:
-            segments, segment_ms = segment_batch([s.pipeline for s in streams],
-                                                 [f.rgb for f in frames])
-        except VpsRosError as exc:
-            for stream in streams:
-                self._bad_frame(stream, f"segmentation failed: {exc}")
-            return
-        self._model_calls += 1
-        self._model_frames += len(frames)
-        self._model_ms.append(segment_ms)
-        for stream, frame, seg in zip(streams, frames, segments):
-            try:
-                result = stream.pipeline.track(seg, stamp_ns(frame.header),
-                                               {"segment": segment_ms})
-            except VpsRosError as exc:
-                self._bad_frame(stream, f"tracking failed: {exc}")
+                segments, segment_ms = segment_batch([s.pipeline for s in streams],
+                                                     [w.rgb for _, w in batch])
+            except Exception as exc:  # the node keeps running; this batch is lost
+                for stream in streams:
+                    self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
+                                            f"segmentation failed: {_describe(exc)}")
                 continue
-            if result.memory_reset:
-                stream.stats.count(resets=1)
-                self.get_logger().warning(f"{stream.label}: {result.memory_reset}")
-            self._publish(stream, frame, result)
-            done = time.monotonic()
-            stream.stats.output(done, (done - frame.received) * 1e3)
+            self._model_calls += 1
+            self._model_frames += len(batch)
+            self._model_ms.append(segment_ms)
+            for stream, (_, waiting), seg in zip(streams, batch, segments):
+                try:
+                    self._finish(stream, waiting, seg, segment_ms)
+                except Exception as exc:  # this frame is lost, the others are not
+                    self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
+                                            f"tracking failed: {_describe(exc)}")
+
+    def _finish(self, stream: CameraStream, frame: Waiting, segments: FrameSegments,
+                segment_ms: float) -> None:
+        result = stream.pipeline.track(segments, stamp_ns(frame.header), {"segment": segment_ms})
+        if result.memory_reset:
+            stream.stats.count(resets=1)
+            self.get_logger().warning(f"{stream.label}: {result.memory_reset}")
+        self._publish(stream, frame, result)
+        done = time.monotonic()
+        stream.stats.output(done, (done - frame.received) * 1e3)
 
     def _publish(self, stream: CameraStream, frame: Waiting, result: TrackedFrame) -> None:
         header, pubs = frame.header, stream.publishers
@@ -364,59 +363,25 @@ class PerceptionNode(LifecycleNode):
     # Diagnostics ------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
+        now, device = time.monotonic(), str(self._segmenter.device)
+        node = self.get_fully_qualified_name()
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [self._model_status()] + [self._stream_status(stream, now)
-                                               for stream in self._streams]
+        msg.status = [model_status(f"{node}: model", self._config.model or "default", device,
+                                   self._segmenter.input_size, self._model_calls,
+                                   self._model_frames, list(self._model_ms))]
+        for stream in self._streams:
+            snapshot = stream.stats.snapshot(now)
+            msg.status.append(stream_status(
+                f"{node}: {stream.label}", snapshot, snapshot["bad"] - stream.last_bad,
+                self._enabled, stream.topics["image"], stream.objects_in_memory, device))
+            stream.last_bad = snapshot["bad"]
         self._diagnostics.publish(msg)
 
-    def _model_status(self) -> DiagnosticStatus:
-        calls, device = self._model_calls, str(self._segmenter.device)
-        height, width = self._segmenter.input_size
-        model_ms = np.array(self._model_ms) if self._model_ms else np.full(1, np.nan)
-        values = {
-            "model": self._config.model or "default",
-            "device": device,
-            "input size": f"{width}x{height}",
-            "model calls": str(calls),
-            "frames per call": f"{self._model_frames / calls:.2f}" if calls else "nan",
-            "model time p50 (ms)": f"{np.percentile(model_ms, 50):.1f}",
-        }
-        return DiagnosticStatus(
-            level=DiagnosticStatus.OK, name=f"{self.get_fully_qualified_name()}: model",
-            message=f"running on {device}", hardware_id=device,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()])
 
-    def _stream_status(self, stream: CameraStream, now: float) -> DiagnosticStatus:
-        snap = stream.stats.snapshot(now)
-        level, message = DiagnosticStatus.OK, "running"
-        if not self._enabled:
-            message = "disabled"
-        elif snap["bad"] > stream.last_bad:
-            level, message = DiagnosticStatus.WARN, \
-                f"{snap['bad'] - stream.last_bad} bad frame(s) since the last report"
-        elif snap["input_hz"] == 0.0:
-            level, message = DiagnosticStatus.WARN, f"no input on {stream.topics['image']}"
-        stream.last_bad = snap["bad"]
-        values = {
-            "input rate (Hz)": f"{snap['input_hz']:.2f}",
-            "output rate (Hz)": f"{snap['output_hz']:.2f}",
-            "latency p50 (ms)": f"{snap['latency_p50_ms']:.1f}",
-            "latency p95 (ms)": f"{snap['latency_p95_ms']:.1f}",
-            "frames received": str(snap["received"]),
-            "frames processed": str(snap["processed"]),
-            "frames dropped": str(snap["dropped"]),
-            "bad frames": str(snap["bad"]),
-            "memory resets": str(snap["resets"]),
-            "objects in memory": str(stream.objects_in_memory),
-            "device": str(self._segmenter.device),
-            "input topic": stream.topics["image"],
-        }
-        return DiagnosticStatus(
-            level=level, name=f"{self.get_fully_qualified_name()}: {stream.label}",
-            message=message, hardware_id=str(self._segmenter.device),
-            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+def _describe(exc: Exception) -> str:
+    """A user error's message; the traceback of anything else (a bug to report)."""
+    return str(exc) if isinstance(exc, VpsRosError) else traceback.format_exc()
 
 
 def stream_topic(camera: str, topic: str) -> str:
