@@ -16,6 +16,8 @@ from .errors import VpsRosError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("vps_ros.metrics.cli", "VPQ and STQ of predictions against ground truth"),
+    "synth": ("vps_ros.data.synth_command", "synthetic driving videos: write a split, print "
+              "its statistics, draw a contact sheet"),
 }
 
 

@@ -89,5 +89,5 @@ def open_dataset(fmt: str, path: Path, classes: ClassTable, label_divisor: int
                  ) -> PanopticSource:
     """The one seam to the dataset readers (kept thin: everything else is tested
     on in-memory frames)."""
-    from ..data.formats import open_panoptic
+    from ..data.datasets import open_panoptic
     return open_panoptic(fmt, path, classes, label_divisor)
