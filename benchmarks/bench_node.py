@@ -83,7 +83,7 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
         node_log.close()
     if driver.returncode != 0:
         raise RuntimeError(f"driver failed:\n{driver.stderr}\nnode log in {node_log.name}")
-    return json.loads(driver.stdout.strip().splitlines()[-1])
+    return {**json.loads(driver.stdout.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
 
 
 def drive(spec: dict) -> dict:
@@ -157,7 +157,9 @@ def drive(spec: dict) -> dict:
               "latency_p50_ms": float(np.percentile(kept, 50)) if kept else float("nan"),
               "latency_p95_ms": float(np.percentile(kept, 95)) if kept else float("nan"),
               "dropped": dropped, "rss_early_mib": early_rss, "rss_end_mib": end_rss,
-              "frames_per_model_call": diagnostics.get("model", {}).get("frames per call")}
+              "frames_per_model_call": diagnostics.get("model", {}).get("frames per call"),
+              "model_ms_p50": float(diagnostics.get("model", {}).get("model time p50 (ms)",
+                                                                     "nan"))}
     rclpy.try_shutdown()
     return result
 
@@ -203,7 +205,8 @@ def print_row(runs: list[dict]) -> None:
           f"dropped {med('dropped')} of {first['sent_per_camera'] * first['cameras']}, "
           f"RSS {med('rss_early_mib')} MiB after {FRAMES_FOR_EARLY_RSS} frames -> "
           f"{med('rss_end_mib')} MiB after {first['sent_per_camera']}, "
-          f"frames per model call {first['frames_per_model_call']}", flush=True)
+          f"frames per model call {first['frames_per_model_call']}, "
+          f"model time p50 {med('model_ms_p50')} ms, load average {med('load')}", flush=True)
 
 
 if __name__ == "__main__":
