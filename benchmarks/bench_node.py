@@ -4,9 +4,13 @@ Two processes per configuration, both on loopback with a domain id of their own:
 node (started as ``node_command`` starts it, parameters from config/perception.yaml)
 and a driver (this script with ``--driver``) that publishes synthetic 256x512 frames
 (rgb8, stamp = publish time) at a fixed rate on every camera, and receives the
-panoptic images. Latency is image stamp -> panoptic receipt (one clock: one machine).
-Drops are the frames the node's queue replaced by newer ones (its /diagnostics
-counter). RSS is the node's resident memory after 200 frames and at the end.
+panoptic images. With two cameras, the second publishes half a period after the first:
+Fast DDS's default shared-memory segment (512 KiB per process) holds one 384 KiB frame,
+so two frames published at the same instant by one process lose one on the way.
+Latency is image stamp -> panoptic receipt (one clock: one machine). "Dropped" are the
+frames the node's queue replaced by newer ones (its /diagnostics counter), "lost" the
+frames sent but never received by the node. RSS is the node's resident memory after 200
+frames and at the end.
 
     python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
                                     [--model PATH] [--threads N] [--repeats 1]
@@ -86,6 +90,13 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
     return {**json.loads(driver.stdout.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
 
 
+def wait_until(node, when: float) -> None:
+    """Spin ``node`` (receiving outputs) until time.monotonic() reaches ``when``."""
+    import rclpy
+    while time.monotonic() < when:
+        rclpy.spin_once(node, timeout_sec=max(0.0, when - time.monotonic()))
+
+
 def drive(spec: dict) -> dict:
     """The driver process: publish, receive, measure; prints one JSON line."""
     import rclpy
@@ -130,10 +141,9 @@ def drive(spec: dict) -> dict:
     start, warm_stamp = time.monotonic(), time.time_ns() + int(WARMUP_S * 1e9)
     while sent < spec["frames"]:
         due = start + sent * period
-        while time.monotonic() < due:
-            rclpy.spin_once(node, timeout_sec=max(0.0, due - time.monotonic()))
-        stamp = time.time_ns()
         for k, pub in enumerate(pubs):
+            wait_until(node, due + k * period / len(pubs))
+            stamp = time.time_ns()
             fields = images[sent % len(images)]
             msg = Image(height=fields.height, width=fields.width, encoding=fields.encoding,
                         step=fields.step)
@@ -149,14 +159,15 @@ def drive(spec: dict) -> dict:
         rclpy.spin_once(node, timeout_sec=0.05)
     end_rss = rss_mib(spec["node_pid"])
     kept = [lat for per_cam in latencies for stamp, lat in per_cam if stamp >= warm_stamp]
-    dropped = sum(int(diagnostics.get(c or "camera", {}).get("frames dropped", "0"))
-                  for c in cams)
+    def total(key: str) -> int:
+        return sum(int(diagnostics.get(c or "camera", {}).get(key, "0")) for c in cams)
     result = {"rate_hz": spec["rate"], "cameras": len(cams), "sent_per_camera": sent,
               "received": sum(len(x) for x in latencies),
               "output_hz_per_camera": sum(len(x) for x in latencies) / len(cams) / sending_s,
               "latency_p50_ms": float(np.percentile(kept, 50)) if kept else float("nan"),
               "latency_p95_ms": float(np.percentile(kept, 95)) if kept else float("nan"),
-              "dropped": dropped, "rss_early_mib": early_rss, "rss_end_mib": end_rss,
+              "dropped": total("frames dropped"),
+              "lost": sent * len(cams) - total("frames received"), "rss_early_mib": early_rss, "rss_end_mib": end_rss,
               "frames_per_model_call": diagnostics.get("model", {}).get("frames per call"),
               "model_ms_p50": float(diagnostics.get("model", {}).get("model time p50 (ms)",
                                                                      "nan"))}
@@ -202,7 +213,8 @@ def print_row(runs: list[dict]) -> None:
     print(f"{first['cameras']} camera(s) @ {first['rate_hz']:g} Hz: "
           f"output {med('output_hz_per_camera')} Hz/camera, "
           f"latency p50 {med('latency_p50_ms')} ms, p95 {med('latency_p95_ms')} ms, "
-          f"dropped {med('dropped')} of {first['sent_per_camera'] * first['cameras']}, "
+          f"dropped {med('dropped')} and lost {med('lost')} of "
+          f"{first['sent_per_camera'] * first['cameras']}, "
           f"RSS {med('rss_early_mib')} MiB after {FRAMES_FOR_EARLY_RSS} frames -> "
           f"{med('rss_end_mib')} MiB after {first['sent_per_camera']}, "
           f"frames per model call {first['frames_per_model_call']}, "

@@ -200,7 +200,7 @@ def test_the_pipeline_part_of_a_node_parameters_file(tmp_path):
     from vps_ros.resources import config_path
     assert PipelineConfig.from_params_file(config_path("perception.yaml")) == PipelineConfig()
     path = tmp_path / "p.yaml"
-    path.write_text("/**:\n  ros__parameters:\n    tracker.tau: 7\n    cameras: [a, b]\n"
+    path.write_text("/**:\n  ros__parameters:\n    tracker:\n      tau: 7\n    cameras: [a, b]\n"
                     "perception_node:\n  ros__parameters:\n    tracker:\n      alpha: 0.25\n"
                     "    postprocess.class_threshold: 0.3\n"
                     "other_node:\n  ros__parameters:\n    label_divisor: 77\n")

@@ -109,6 +109,11 @@ def leaves(cls: type, prefix: str = "") -> list[Leaf]:
     return out
 
 
+def flatten_dotted(mapping: Mapping[str, Any]) -> dict:
+    """``{"a": {"b": 1}, "c.d": 2}`` -> ``{"a.b": 1, "c.d": 2}``."""
+    return dict(_dotted_items(mapping, ""))
+
+
 def nest_dotted(mapping: Mapping[str, Any]) -> dict:
     """``{"a.b": 1, "a": {"c": 2}}`` -> ``{"a": {"b": 1, "c": 2}}`` (ROS parameter files
     may write nested names either way)."""

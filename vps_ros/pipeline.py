@@ -7,6 +7,7 @@ this way). ROS-free: the node, the offline replay and the tests all use this.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .config import from_mapping, load_yaml, nest_dotted, param
+from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
 from .errors import ConfigError
 from .model import PostprocessConfig, Segmenter
 from .panoptic import DEFAULT_LABEL_DIVISOR, check_divisor, from_segments
@@ -77,7 +78,7 @@ class PipelineConfig:
         config/perception.yaml): the entries of ``/**`` and of ``node_name`` merged,
         keys other than this class's fields (topics, cameras, ...) left out."""
         values = read_params_file(path, node_name)
-        names = {f for f in cls.__dataclass_fields__}
+        names = {f.name for f in dataclasses.fields(cls)}
         return from_mapping(cls, {k: v for k, v in values.items() if k in names},
                             f"{path}: {node_name}")
 
@@ -93,7 +94,7 @@ def read_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"),
                                                              dict):
             raise ConfigError(f"{path}: section {key!r} has no ros__parameters mapping")
-        merged.update(section["ros__parameters"])
+        merged.update(flatten_dotted(section["ros__parameters"]))
     return nest_dotted(merged)
 
 
