@@ -173,8 +173,9 @@ class Driver:
 
     def frame(self, index: int, step: dict) -> dict:
         """Publish frame ``step["image"]`` (an index, or camera -> index) on every camera
-        named in ``step["cameras"]`` (default all) and wait for each camera's panoptic + objects with its stamp; with
-        ``expect: false`` check for silence instead (``wait`` seconds)."""
+        named in ``step["cameras"]`` (default all) and wait for each camera's panoptic
+        and objects with its stamp; with ``expect: false`` check for silence instead
+        (``wait`` seconds)."""
         stamp = self.stamp(step)
         cameras = step.get("cameras", self.cameras)
         images = step["image"] if isinstance(step["image"], dict) else \
