@@ -113,15 +113,16 @@ def test_two_compressed_cameras_keep_their_own_memory_and_namespaces(tmp_path, r
     frames = front + left
     steps = [{"op": "wait_matched"}]
     for i in range(4):
-        if i == 2:
-            steps += [{"op": "bad", "kind": "corrupt_jpeg", "camera": "front"}]
+        if i == 2:   # decoded when the model takes it: wait until it has been counted
+            steps += [{"op": "bad", "kind": "corrupt_jpeg", "camera": "front"},
+                      {"op": "diagnostics", "status": "front", "at_least": {"bad frames": 1}}]
         steps += [{"op": "frame", "image": {"front": i, "left": 4 + i}}]
     steps += [{"op": "diagnostics", "status": "front", "at_least": {"bad frames": 1}},
               {"op": "diagnostics", "status": "left", "at_least": {"frames processed": 4}},
               {"op": "diagnostics", "status": "model", "at_least": {"model calls": 1}}]
     overrides = {"model": str(checkpoint), **NODE_PARAMS, "cameras": ["front", "left"],
                  "input_transport": "compressed", "input_qos": "reliable",
-                 "output_scale": "model"}
+                 "output_scale": "model", "diagnostics_period": 0.2}
     results, panoptic, _ = run(tmp_path, ros_env, overrides,
                                {"steps": steps, "cameras": ["front", "left"],
                                 "transport": "compressed"}, frames)

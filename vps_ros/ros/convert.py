@@ -12,7 +12,8 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from vps_ros.errors import DataError
-from vps_ros.imgmsg import COLOR_ENCODINGS, decode_compressed, from_array, to_array
+from vps_ros.imgmsg import (COLOR_ENCODINGS, check_fields, decode_compressed, from_array,
+                            to_array)
 from vps_ros.msg import PanopticObject, PanopticObjectArray
 from vps_ros.types import ClassTable, TrackedFrame, TrackedObject
 
@@ -24,12 +25,19 @@ def stamp_ns(header: Header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
-def image_to_rgb(msg: Image, where: str = "image") -> np.ndarray:
-    """RGB uint8 (H, W, 3) of a colour Image (rgb8, bgr8, rgba8, bgra8, mono8, any
-    ``step`` padding); DataError naming ``where`` for anything it cannot decode."""
+def check_image(msg: Image, where: str = "image") -> None:
+    """DataError naming ``where`` unless ``msg`` holds a decodable colour image (rgb8,
+    bgr8, rgba8, bgra8, mono8) with enough data; reads no pixel."""
     if msg.encoding not in COLOR_ENCODINGS:
         raise DataError(f"{where}: unsupported encoding {msg.encoding!r} for a camera image "
                         f"(supported: {', '.join(COLOR_ENCODINGS)})")
+    check_fields(msg.height, msg.width, msg.encoding, msg.step, len(msg.data), where)
+
+
+def image_to_rgb(msg: Image, where: str = "image") -> np.ndarray:
+    """RGB uint8 (H, W, 3) of a colour Image (any ``step`` padding); DataError naming
+    ``where`` for anything :func:`check_image` rejects."""
+    check_image(msg, where)
     return to_array(msg.height, msg.width, msg.encoding, msg.step, msg.data,
                     msg.is_bigendian, where=where)
 

@@ -6,11 +6,11 @@ straight to active when ``autostart`` is true. It is thin: convert the message,
 queue it, let :mod:`vps_ros.pipeline` do the work, publish. Topics, parameters and
 services are listed in README.md ("The ROS 2 node").
 
-Real time: the subscription callbacks only convert and queue frames; a separate
+Real time: the subscription callbacks only check and queue frames; a separate
 inference thread takes the oldest waiting frame of every camera (at most
-``input_queue_size`` wait per camera, older ones are dropped and counted) and runs
-them through one batched model call. Bad input (an undecodable image, a model or
-tracker error) costs that frame only: a throttled error log and a counter in
+``input_queue_size`` wait per camera, older ones are dropped and counted), decodes them
+and runs them through one batched model call. Bad input (an undecodable image, a model
+or tracker error) costs that frame only: a throttled error log and a counter in
 /diagnostics.
 """
 from __future__ import annotations
@@ -34,7 +34,6 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
 from std_srvs.srv import SetBool, Trigger
 
 from vps_ros.errors import VpsRosError
@@ -45,7 +44,8 @@ from vps_ros.types import FrameSegments, TrackedFrame
 from vps_ros.visualize import overlay
 
 from . import params
-from .convert import compressed_to_rgb, image_msg, image_to_rgb, objects_msg, stamp_ns
+from .convert import (check_image, compressed_to_rgb, image_msg, image_to_rgb, objects_msg,
+                      stamp_ns)
 from .diagnostics import model_status, stream_status
 from .frame_queue import FrameQueue
 from .node_config import NODE_NAME, NodeConfig, check_change
@@ -57,11 +57,13 @@ ERROR_LOG_PERIOD_S = 5.0
 
 @dataclass
 class Waiting:
-    """A converted frame waiting for the model."""
+    """A frame waiting for the model: the message as it came (decoded only if the
+    model takes it, so frames the queue drops cost no decoding) and, once decoded,
+    its RGB pixels."""
 
-    rgb: np.ndarray
-    header: Header
+    msg: Image | CompressedImage
     received: float           # time.monotonic() at arrival
+    rgb: np.ndarray | None = None
 
 
 @dataclass
@@ -234,21 +236,34 @@ class PerceptionNode(LifecycleNode):
     # Input -------------------------------------------------------------------------------
 
     def _on_image(self, stream: CameraStream, msg: Image | CompressedImage) -> None:
+        """Check what can be checked without decoding (a raw image's encoding, size and
+        data length) and queue the frame; pixels are decoded when the model takes it."""
         received = time.monotonic()
         stream.stats.input(received)
         if not self._enabled or self._queue is None:
             return
-        try:
-            if isinstance(msg, CompressedImage):
-                rgb = compressed_to_rgb(msg, where=stream.topics["image"])
-            else:
-                rgb = image_to_rgb(msg, where=stream.topics["image"])
-        except VpsRosError as exc:
-            self._bad_frame(stream, f"dropped a frame: {exc}")
-            return
-        dropped = self._queue.put(stream.index, Waiting(rgb, msg.header, received))
+        if isinstance(msg, Image):
+            try:
+                check_image(msg, where=stream.topics["image"])
+            except VpsRosError as exc:
+                self._bad_frame(stream, f"dropped a frame: {exc}")
+                return
+        dropped = self._queue.put(stream.index, Waiting(msg, received))
         if dropped:
             stream.stats.count(dropped=dropped)
+
+    def _decode(self, stream: CameraStream, frame: Waiting) -> bool:
+        """Decode ``frame`` into RGB; False (counted, logged) when it cannot be."""
+        where = stream.topics["image"]
+        try:
+            if isinstance(frame.msg, CompressedImage):
+                frame.rgb = compressed_to_rgb(frame.msg, where=where)
+            else:
+                frame.rgb = image_to_rgb(frame.msg, where=where)
+        except VpsRosError as exc:
+            self._bad_frame(stream, f"dropped a frame: {exc}")
+            return False
+        return True
 
     def _bad_frame(self, stream: CameraStream, message: str) -> None:
         stream.stats.count(bad=1)
@@ -265,10 +280,14 @@ class PerceptionNode(LifecycleNode):
                     return
                 continue
             self._apply_pending()
-            streams = [self._streams[i] for i, _ in batch]
+            batch = [(self._streams[i], frame) for i, frame in batch
+                     if self._decode(self._streams[i], frame)]
+            if not batch:
+                continue
+            streams = [stream for stream, _ in batch]
             try:
                 segments, segment_ms = segment_batch([s.pipeline for s in streams],
-                                                     [w.rgb for _, w in batch])
+                                                     [frame.rgb for _, frame in batch])
             except Exception as exc:  # the node keeps running; this batch is lost
                 for stream in streams:
                     self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
@@ -286,7 +305,8 @@ class PerceptionNode(LifecycleNode):
 
     def _finish(self, stream: CameraStream, frame: Waiting, segments: FrameSegments,
                 segment_ms: float) -> None:
-        result = stream.pipeline.track(segments, stamp_ns(frame.header), {"segment": segment_ms})
+        result = stream.pipeline.track(segments, stamp_ns(frame.msg.header),
+                                       {"segment": segment_ms})
         if result.memory_reset:
             stream.stats.count(resets=1)
             self.get_logger().warning(f"{stream.label}: {result.memory_reset}")
@@ -295,7 +315,7 @@ class PerceptionNode(LifecycleNode):
         stream.stats.output(done, (done - frame.received) * 1e3)
 
     def _publish(self, stream: CameraStream, frame: Waiting, result: TrackedFrame) -> None:
-        header, pubs = frame.header, stream.publishers
+        header, pubs = frame.msg.header, stream.publishers
         classes = self._segmenter.classes
         stream.objects_in_memory = sum(1 for o in result.objects if o.is_thing)
         pubs["panoptic"].publish(image_msg(result.panoptic, "32SC1", header))
