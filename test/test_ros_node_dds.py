@@ -4,6 +4,7 @@ synthetic frames and collects the outputs. What the node publishes must be what 
 Pipeline computes in-process for the same frames."""
 import json
 import signal
+from dataclasses import replace
 import subprocess
 
 import numpy as np
@@ -150,69 +151,82 @@ def test_two_compressed_cameras_keep_their_own_memory_and_namespaces(tmp_path, r
 
 
 def test_lifecycle_services_and_parameters_at_run_time(tmp_path, ros_env, checkpoint):
-    frames = synthetic_frames(8)
+    frames = synthetic_frames(9)
     missing = tmp_path / "missing.pt"
-    steps = [
-        {"op": "state"},                                                       # 0
-        {"op": "set_param", "name": "model", "value": str(checkpoint)},
-        {"op": "transition", "name": "configure"},
-        {"op": "state"},
-        {"op": "frame", "image": 0, "expect": False},                          # inactive
-        {"op": "transition", "name": "activate"},                              # 5
-        {"op": "wait_matched"},
-        {"op": "frame", "image": 0},
-        {"op": "frame", "image": 1},
-        {"op": "set_param", "name": "tracker.tau", "value": 0},
-        {"op": "frame", "image": 2},                                           # 10
-        {"op": "set_param", "name": "tracker.alpha", "value": 1.5},
-        {"op": "set_param", "name": "tracker.temperature", "value": 0.0},
-        {"op": "set_param", "name": "model", "value": "/elsewhere.pt"},
-        {"op": "reset"},
-        {"op": "frame", "image": 3},                                           # 15
-        {"op": "enable", "data": False},
-        {"op": "frame", "image": 4, "expect": False},
-        {"op": "enable", "data": True},
-        {"op": "frame", "image": 5},
-        {"op": "transition", "name": "deactivate"},                            # 20
-        {"op": "frame", "image": 6, "expect": False},
-        {"op": "transition", "name": "activate"},
-        {"op": "wait_matched"},
-        {"op": "frame", "image": 7},
-        {"op": "transition", "name": "deactivate"},                            # 25
-        {"op": "transition", "name": "cleanup"},
-        {"op": "state"},
+    named = [
+        ("unconfigured", {"op": "state"}),
+        ("set_model", {"op": "set_param", "name": "model", "value": str(checkpoint)}),
+        ("configure", {"op": "transition", "name": "configure"}),
+        ("inactive", {"op": "state"}),
+        ("while_inactive", {"op": "frame", "image": 0, "expect": False}),
+        ("activate", {"op": "transition", "name": "activate"}),
+        ("matched", {"op": "wait_matched"}),
+        ("f0", {"op": "frame", "image": 0}),
+        ("f1", {"op": "frame", "image": 1}),
+        ("set_tau", {"op": "set_param", "name": "tracker.tau", "value": 0}),
+        ("f2", {"op": "frame", "image": 2}),
+        ("alpha_too_big", {"op": "set_param", "name": "tracker.alpha", "value": 1.5}),
+        ("temperature_zero", {"op": "set_param", "name": "tracker.temperature", "value": 0.0}),
+        ("model_while_active", {"op": "set_param", "name": "model", "value": "/elsewhere.pt"}),
+        ("reset", {"op": "reset"}),
+        ("f3", {"op": "frame", "image": 3}),
+        ("disable", {"op": "enable", "data": False}),
+        ("while_disabled", {"op": "frame", "image": 4, "expect": False}),
+        ("enable", {"op": "enable", "data": True}),
+        ("f5", {"op": "frame", "image": 5}),
+        ("strict", {"op": "set_param", "name": "postprocess.class_threshold", "value": 0.95}),
+        ("f6", {"op": "frame", "image": 6}),
+        ("deactivate", {"op": "transition", "name": "deactivate"}),
+        ("while_deactivated", {"op": "frame", "image": 7, "expect": False}),
+        ("reactivate", {"op": "transition", "name": "activate"}),
+        ("matched_again", {"op": "wait_matched"}),
+        ("f8", {"op": "frame", "image": 8}),
+        ("deactivate_again", {"op": "transition", "name": "deactivate"}),
+        ("cleanup", {"op": "transition", "name": "cleanup"}),
+        ("cleaned", {"op": "state"}),
     ]
+    index = {name: i for i, (name, _) in enumerate(named)}
     results, panoptic, log = run(tmp_path, ros_env, {"model": str(missing), **NODE_PARAMS,
                                                      "input_qos": "reliable"},
-                                 {"steps": steps}, frames)
-    assert results[0]["label"] == "unconfigured"
+                                 {"steps": [step for _, step in named]}, frames)
+    got = {name: results[i] for name, i in index.items()}
+    assert got["unconfigured"]["label"] == "unconfigured"
     assert f"configure failed: {missing}: checkpoint file not found" in log
-    assert results[1]["successful"] and results[2]["success"]
-    assert results[3]["label"] == "inactive"
-    assert not results[4]["received"] and results[5]["success"]
-    assert results[9] == {"op": "set_param", "successful": True, "reason": ""}
-    assert not results[11]["successful"] and "out of range" in results[11]["reason"]
-    assert not results[12]["successful"] and "must be > 0.0" in results[12]["reason"]
-    assert not results[13]["successful"] and "read at configure" in results[13]["reason"]
-    assert results[14]["success"] and results[16]["success"] and results[18]["success"]
-    assert not results[17]["received"] and not results[21]["received"]
-    assert results[20]["success"] and results[22]["success"]
-    assert results[25]["success"] and results[26]["success"]
-    assert results[27]["label"] == "unconfigured"
+    assert got["set_model"]["successful"] and got["configure"]["success"]
+    assert got["inactive"]["label"] == "inactive"
+    for name in ("activate", "reset", "disable", "enable", "deactivate", "reactivate",
+                 "deactivate_again", "cleanup"):
+        assert got[name]["success"], name
+    for name in ("while_inactive", "while_disabled", "while_deactivated"):
+        assert not got[name]["received"], name
+    assert got["set_tau"] == {"op": "set_param", "successful": True, "reason": ""}
+    assert got["strict"]["successful"]
+    assert not got["alpha_too_big"]["successful"]
+    assert "out of range" in got["alpha_too_big"]["reason"]
+    assert not got["temperature_zero"]["successful"]
+    assert "must be > 0.0" in got["temperature_zero"]["reason"]
+    assert not got["model_while_active"]["successful"]
+    assert "read at configure" in got["model_while_active"]["reason"]
+    assert got["cleaned"]["label"] == "unconfigured"
 
-    reference = Pipeline.from_config(PipelineConfig(model=str(checkpoint), postprocess=LOOSE,
-                                                    threads=1))
-    processed = {7: 0, 8: 1, 10: 2, 15: 3, 19: 5, 24: 7}
-    for index, image in processed.items():
-        if index == 10:
+    config = PipelineConfig(model=str(checkpoint), postprocess=LOOSE, threads=1)
+    reference = Pipeline.from_config(config)
+    for name, image in (("f0", 0), ("f1", 1), ("f2", 2), ("f3", 3), ("f5", 5), ("f6", 6),
+                        ("f8", 8)):
+        if name == "f2":
             reference.update_tracker(TrackerConfig(tau=0))
-        if index == 15:
+        if name == "f3":
             reference.reset()
-        result = results[index]
-        assert result["received"], index
+        if name == "f6":
+            reference.segmenter.postprocess = replace(LOOSE, class_threshold=0.95)
+        result = got[name]
+        assert result["received"], name
         expected = reference.step(frames[image].image, result["stamp_ns"])
-        assert_same_frame(result["cameras"]["camera"], panoptic[f"camera_{index}"], expected)
-    assert not any(o["frames_since_seen"] for o in results[10]["cameras"]["camera"]["objects"])
+        assert_same_frame(result["cameras"]["camera"], panoptic[f"camera_{index[name]}"],
+                          expected)
+    assert not any(o["frames_since_seen"] for o in got["f2"]["cameras"]["camera"]["objects"])
+    assert len(got["f5"]["cameras"]["camera"]["objects"]) > \
+        len(got["f6"]["cameras"]["camera"]["objects"])
 
 
 def test_bad_input_costs_only_that_frame(tmp_path, ros_env, checkpoint):
