@@ -256,10 +256,17 @@ def test_bad_input_costs_only_that_frame(tmp_path, ros_env, checkpoint):
     assert log.count("before the previous frame's: memory cleared") == 1
 
 
-def test_a_parameter_of_the_wrong_type_stops_the_node_with_its_name(tmp_path, ros_env):
+@pytest.mark.parametrize("yaml_text, messages", [
+    ("tracker:\n      alpha: 1\n", ["parameter tracker.alpha", "DOUBLE"]),
+    ("tracker:\n      alpha: 2.5\n", ["parameter tracker.alpha", "out of range"]),
+    ("tracker:\n      temperature: 0.0\n", ["tracker.temperature: 0.0 is out of range"]),
+])
+def test_a_bad_parameters_file_stops_the_node_naming_the_parameter(tmp_path, ros_env,
+                                                                    yaml_text, messages):
     params = tmp_path / "params.yaml"
-    params.write_text("/**:\n  ros__parameters:\n    tracker:\n      alpha: 1\n")
+    params.write_text("/**:\n  ros__parameters:\n    " + yaml_text)
     node = subprocess.run(node_command(params), env=ros_env, capture_output=True, text=True,
                           timeout=60)
-    assert node.returncode == 2
-    assert "parameter tracker.alpha" in node.stderr and "DOUBLE" in node.stderr
+    assert node.returncode == 2, node.stderr
+    for message in messages:
+        assert message in node.stderr

@@ -10,6 +10,7 @@ import typing
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -67,7 +68,7 @@ def declare(node: Node) -> None:
         default = list(leaf.default) if isinstance(leaf.default, tuple) else leaf.default
         try:
             node.declare_parameter(leaf.name, default, descriptor(leaf))
-        except Exception as exc:  # rclpy's type and range errors
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             raise ConfigError(f"parameter {leaf.name}: {exc}") from None
 
 
