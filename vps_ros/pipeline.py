@@ -19,6 +19,7 @@ import torch
 from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
 from .errors import ConfigError
 from .model import PostprocessConfig, Segmenter
+from .model.checkpoint import load_checkpoint
 from .panoptic import DEFAULT_LABEL_DIVISOR, check_divisor, from_segments
 from .resources import model_path
 from .tracking import TrackerConfig, make_tracker
@@ -102,16 +103,20 @@ def load_segmenter(config: PipelineConfig) -> Segmenter:
     """The segmenter ``config`` names, with its thresholds and input size applied.
 
     A missing or bad checkpoint raises CheckpointError naming the file; "cuda" without
-    a GPU runs on the CPU with a logged warning.
+    a GPU runs on the CPU with a logged warning. The input size is a setting of the
+    network's config, not of its weights: the network is convolutional up to stride-32
+    attention over whatever grid it gets, so any multiple of 32 runs (smaller is
+    faster and coarser).
     """
     if config.threads:
         torch.set_num_threads(config.threads)
     path = Path(config.model) if config.model else model_path(DEFAULT_MODEL)
-    segmenter = Segmenter.from_checkpoint(path, device=config.device)
-    segmenter.postprocess = config.postprocess
+    checkpoint = load_checkpoint(path)
+    net = checkpoint.net
     if config.input_height:
-        segmenter.input_size = (config.input_height, config.input_width)
-    return segmenter
+        net.config = dataclasses.replace(net.config, input_height=config.input_height,
+                                         input_width=config.input_width)
+    return Segmenter(net, checkpoint.classes, config.device, config.postprocess)
 
 
 class Pipeline:
