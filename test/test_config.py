@@ -74,3 +74,31 @@ def test_class_table_rejects_gaps_and_void_collisions():
         ClassTable.from_dict({"name": "x", "classes": rows})
     with pytest.raises(ConfigError, match="void id 0 collides"):
         ClassTable.from_dict({"name": "x", "void_id": 0, "classes": rows[:1]})
+
+
+def test_dotted_and_nested_names_convert_both_ways():
+    from vps_ros.config import flatten_dotted, nest_dotted
+    nested = nest_dotted({"a.b": 1, "a": {"c": 2, "d.e": 3}, "x": [1, 2]})
+    assert nested == {"a": {"b": 1, "c": 2, "d": {"e": 3}}, "x": [1, 2]}
+    assert flatten_dotted(nested) == {"a.b": 1, "a.c": 2, "a.d.e": 3, "x": [1, 2]}
+    with pytest.raises(ConfigError, match="both a value and a section"):
+        nest_dotted({"a": 1, "a.b": 2})
+
+
+def test_leaves_expand_nested_config_dataclasses_to_dotted_names():
+    from vps_ros.config import leaves
+
+    @dataclass(frozen=True)
+    class Section:
+        lam: float = param(0.8, "weight", lo=0.0, hi=1.0)
+
+    @dataclass(frozen=True)
+    class Root:
+        name: str = param("x", "a name")
+        section: Section = param(Section(), "a section")
+
+    found = {leaf.name: leaf for leaf in leaves(Root)}
+    assert list(found) == ["name", "section.lam"]
+    lam = found["section.lam"]
+    assert (lam.owner, lam.field, lam.hint, lam.default) == (Section, "lam", float, 0.8)
+    assert lam.meta["hi"] == 1.0 and lam.meta["doc"] == "weight"

@@ -77,3 +77,10 @@ def test_compressed_round_trip_and_corrupt_data(rgb):
     assert np.abs(decode_compressed(fmt, data).astype(int) - smooth).max() < 12
     with pytest.raises(DataError, match="cannot decode 5 bytes of jpeg"):
         decode_compressed("jpeg", b"\xff\xd8junk"[:5])
+
+
+def test_check_fields_validates_without_the_data():
+    from vps_ros.imgmsg import check_fields
+    assert check_fields(4, 5, "bgra8", 24, 24 * 3 + 20) == 20
+    with pytest.raises(DataError, match="cam: data has 91 bytes"):
+        check_fields(4, 5, "bgra8", 24, 91, where="cam")

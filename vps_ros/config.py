@@ -12,7 +12,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Iterator, Mapping, TypeVar
 
 import yaml
 
@@ -77,6 +77,66 @@ def validate_value(cls: type, name: str, value: Any, where: str) -> Any:
     if name not in fields:
         raise ConfigError(f"{where}: unknown key {name}; allowed: {', '.join(fields)}")
     return _check(value, typing.get_type_hints(cls)[name], fields[name].metadata, where)
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    """One leaf field of a (nested) config dataclass, named by its dotted path."""
+
+    name: str                      # e.g. "tracker.lam"
+    owner: type                    # the dataclass that declares the field
+    field: str                     # the field's name in ``owner``
+    hint: Any                      # its type
+    default: Any
+    meta: Mapping[str, Any]        # the metadata of :func:`param`
+
+
+def leaves(cls: type, prefix: str = "") -> list[Leaf]:
+    """Every leaf field of ``cls``, nested dataclasses expanded to dotted names.
+
+    The ROS node declares one parameter per leaf, so a ROS parameter, a YAML key and
+    a config field share one declaration (default, range, description).
+    """
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.extend(leaves(hints[f.name], f"{name}."))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append(Leaf(name, cls, f.name, hints[f.name], default, f.metadata))
+    return out
+
+
+def flatten_dotted(mapping: Mapping[str, Any]) -> dict:
+    """``{"a": {"b": 1}, "c.d": 2}`` -> ``{"a.b": 1, "c.d": 2}``."""
+    return dict(_dotted_items(mapping, ""))
+
+
+def nest_dotted(mapping: Mapping[str, Any]) -> dict:
+    """``{"a.b": 1, "a": {"c": 2}}`` -> ``{"a": {"b": 1, "c": 2}}`` (ROS parameter files
+    may write nested names either way)."""
+    out: dict = {}
+    for path, value in _dotted_items(mapping, ""):
+        *parents, last = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"key {path}: {part} is both a value and a section")
+        if isinstance(node.get(last), dict):
+            raise ConfigError(f"key {path} is both a value and a section")
+        node[last] = value
+    return out
+
+
+def _dotted_items(mapping: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            yield from _dotted_items(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def to_mapping(config: Any) -> dict:

@@ -38,13 +38,12 @@ class ImageFields:
     data: bytes
 
 
-def to_array(height: int, width: int, encoding: str, step: int, data, is_bigendian: int = 0,
-             where: str = "image") -> np.ndarray:
-    """Decode Image fields: RGB uint8 for colour encodings, int32 for ``32SC1``.
-
-    Rows may be padded (``step`` larger than ``width * pixel size``). Raises DataError
-    naming ``where`` for an unknown encoding, a zero-size image or too little data.
-    """
+def check_fields(height: int, width: int, encoding: str, step: int, size: int,
+                 where: str = "image") -> int:
+    """Raise DataError naming ``where`` unless Image fields with ``size`` bytes of data
+    hold a decodable image: a known encoding, a non-zero size, enough data. Reads no
+    pixel (cheap enough to run on every arriving message); returns the bytes per row
+    without padding."""
     if encoding not in _LAYOUT:
         raise DataError(f"{where}: unsupported encoding {encoding!r} "
                         f"(supported: {', '.join(_LAYOUT)})")
@@ -55,11 +54,23 @@ def to_array(height: int, width: int, encoding: str, step: int, data, is_bigendi
     if step < row_bytes:
         raise DataError(f"{where}: step {step} is smaller than width*pixel size {row_bytes} "
                         f"for {encoding}")
-    buffer = np.frombuffer(data, dtype=np.uint8)
     needed = step * (height - 1) + row_bytes
-    if buffer.size < needed:
-        raise DataError(f"{where}: data has {buffer.size} bytes, {encoding} {width}x{height} "
+    if size < needed:
+        raise DataError(f"{where}: data has {size} bytes, {encoding} {width}x{height} "
                         f"with step {step} needs {needed}")
+    return row_bytes
+
+
+def to_array(height: int, width: int, encoding: str, step: int, data, is_bigendian: int = 0,
+             where: str = "image") -> np.ndarray:
+    """Decode Image fields: RGB uint8 for colour encodings, int32 for ``32SC1``.
+
+    Rows may be padded (``step`` larger than ``width * pixel size``). Raises DataError
+    naming ``where`` for an unknown encoding, a zero-size image or too little data.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    row_bytes = check_fields(height, width, encoding, step, buffer.size, where)
+    channels, dtype = _LAYOUT[encoding]
     rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes),
                                            strides=(step, 1))
     pixels = np.ascontiguousarray(rows).view(dtype)

@@ -184,3 +184,4 @@ class TrackedFrame:
     track_ids: np.ndarray             # (N,) int64, one per segment, 0 for stuff
     objects: list[TrackedObject] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    memory_reset: str = ""            # why the tracker memory was cleared before this frame

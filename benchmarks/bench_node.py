@@ -1,0 +1,228 @@
+"""perception_node end to end over DDS: input rate vs output rate, latency, drops, memory.
+
+Two processes per configuration, both on loopback with a domain id of their own: the
+node (started as ``node_command`` starts it, parameters from config/perception.yaml)
+and a driver (this script with ``--driver``) that publishes synthetic 256x512 frames
+(rgb8, stamp = publish time) at a fixed rate on every camera, and receives the
+panoptic images. With two cameras, the second publishes half a period after the first:
+published at the same instant by this one process, a quarter of the 384 KiB frames never
+reached the node (best effort; measured here), which fits Fast DDS's default
+shared-memory segment of 512 KiB per process holding one such frame at a time.
+Latency is image stamp -> panoptic receipt (one clock: one machine). "Dropped" are the
+frames the node's queue replaced by newer ones (its /diagnostics counter), "lost" the
+frames sent but never received by the node. RSS is the node's resident memory after 200
+frames, every 200 frames after, and at the end.
+
+    python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
+                                    [--model PATH] [--threads N] [--repeats 1]
+
+Without ``--model``: models/default.pt if it exists, otherwise a randomly initialised
+network of the default architecture (ModelConfig defaults, 256x512): the same
+arithmetic per frame as a trained one, except that an untrained network keeps fewer
+segments, so tracking and encoding costs are lower.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RSS_EVERY = 200
+WARMUP_S = 1.0            # latencies of frames sent in the first second are left out
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def default_checkpoint(folder: Path) -> tuple[Path, str]:
+    from vps_ros.resources import model_path
+    shipped = model_path("default.pt")
+    if shipped.is_file():
+        return shipped, "models/default.pt (trained)"
+    import torch
+
+    from vps_ros.model import ModelConfig
+    from vps_ros.model.checkpoint import save_checkpoint
+    from vps_ros.model.network import KMaXNet
+    from vps_ros.types import ClassTable
+    classes = ClassTable.builtin("synthetic")
+    torch.manual_seed(0)
+    path = folder / "random_default.pt"
+    save_checkpoint(path, KMaXNet(ModelConfig(), len(classes)), classes)
+    return path, "random init, default architecture (models/default.pt not present)"
+
+
+def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
+               domain: int, folder: Path) -> dict:
+    from vps_ros.resources import config_path
+    from vps_ros.ros.node_config import node_command
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONUNBUFFERED="1")
+    names = ["cam0", "cam1"][:cameras] if cameras > 1 else [""]
+    node_log = open(folder / f"node_{rate}_{cameras}.log", "w")
+    overrides = {"model": str(checkpoint), "cameras": names}
+    if threads is not None:
+        overrides["threads"] = threads
+    node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
+                            env=env, stdout=node_log, stderr=subprocess.STDOUT)
+    spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid}
+    try:
+        driver = subprocess.run([sys.executable, __file__, "--driver", json.dumps(spec)],
+                                env=env, capture_output=True, text=True,
+                                timeout=frames / rate + 300)
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+        node_log.close()
+    if driver.returncode != 0:
+        raise RuntimeError(f"driver failed:\n{driver.stderr}\nnode log in {node_log.name}")
+    return {**json.loads(driver.stdout.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
+
+
+def wait_until(node, when: float) -> None:
+    """Spin ``node`` (receiving outputs) until time.monotonic() reaches ``when``."""
+    import rclpy
+    while time.monotonic() < when:
+        rclpy.spin_once(node, timeout_sec=max(0.0, when - time.monotonic()))
+
+
+def drive(spec: dict) -> dict:
+    """The driver process: publish, receive, measure; prints one JSON line."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from vps_ros.data.synthetic import SyntheticDataset
+    from vps_ros.imgmsg import from_array
+
+    rclpy.init()
+    node = rclpy.create_node("bench_driver")
+    cams = spec["cameras"]
+    prefix = [f"{c}/" if c else "" for c in cams]
+    images = [from_array(f.image, "rgb8") for f in SyntheticDataset("val", 1, 50, 256, 512)]
+    pubs = [node.create_publisher(Image, p + "image", qos_profile_sensor_data) for p in prefix]
+    latencies: list[list[tuple[int, float]]] = [[] for _ in cams]
+    diagnostics: dict[str, dict] = {}
+
+    def on_panoptic(k: int, msg: Image) -> None:
+        now = time.time_ns()
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        latencies[k].append((stamp, (now - stamp) / 1e6))
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            diagnostics[status.name.rsplit(": ", 1)[-1]] = {kv.key: kv.value
+                                                            for kv in status.values}
+
+    subs = [node.create_subscription(Image, p + "panoptic", lambda m, k=k: on_panoptic(k, m),
+                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+            for k, p in enumerate(prefix)]
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    deadline = time.monotonic() + 120
+    while not (all(p.get_subscription_count() for p in pubs)
+               and all(s.get_publisher_count() for s in subs)):
+        if time.monotonic() > deadline:
+            raise SystemExit("the node did not come up within 120 s")
+        rclpy.spin_once(node, timeout_sec=0.05)
+
+    period, sent, rss = 1.0 / spec["rate"], 0, []
+    start, warm_stamp = time.monotonic(), time.time_ns() + int(WARMUP_S * 1e9)
+    while sent < spec["frames"]:
+        due = start + sent * period
+        for k, pub in enumerate(pubs):
+            wait_until(node, due + k * period / len(pubs))
+            stamp = time.time_ns()
+            fields = images[sent % len(images)]
+            msg = Image(height=fields.height, width=fields.width, encoding=fields.encoding,
+                        step=fields.step)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            msg.data = fields.data
+            pub.publish(msg)
+        sent += 1
+        if sent % RSS_EVERY == 0:
+            rss.append(rss_mib(spec["node_pid"]))
+    sending_s = time.monotonic() - start
+    settle = time.monotonic() + 3.0
+    while time.monotonic() < settle:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    rss.append(rss_mib(spec["node_pid"]))
+    kept = [lat for per_cam in latencies for stamp, lat in per_cam if stamp >= warm_stamp]
+    def total(key: str) -> int:
+        return sum(int(diagnostics.get(c or "camera", {}).get(key, "0")) for c in cams)
+    result = {"rate_hz": spec["rate"], "cameras": len(cams), "sent_per_camera": sent,
+              "received": sum(len(x) for x in latencies),
+              "output_hz_per_camera": sum(len(x) for x in latencies) / len(cams) / sending_s,
+              "latency_p50_ms": float(np.percentile(kept, 50)) if kept else float("nan"),
+              "latency_p95_ms": float(np.percentile(kept, 95)) if kept else float("nan"),
+              "dropped": total("frames dropped"),
+              "lost": sent * len(cams) - total("frames received"),
+              "rss_early_mib": rss[0], "rss_max_mib": max(rss), "rss_end_mib": rss[-1],
+              "frames_per_model_call": diagnostics.get("model", {}).get("frames per call"),
+              "model_ms_p50": float(diagnostics.get("model", {}).get("model time p50 (ms)",
+                                                                     "nan"))}
+    rclpy.try_shutdown()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[10, 30, 100])
+    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    parser.add_argument("--frames", type=int, default=2000, help="frames per camera and run")
+    parser.add_argument("--model", type=Path, help="checkpoint (default: see above)")
+    parser.add_argument("--threads", type=int,
+                        help="the node's threads parameter (default: the params file's)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--driver", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.driver:
+        print(json.dumps(drive(json.loads(args.driver))))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        checkpoint, what = (args.model, str(args.model)) if args.model else \
+            default_checkpoint(folder)
+        threads = args.threads if args.threads is not None else "params file's"
+        print(f"model: {what}; node threads parameter: {threads}; "
+              f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} at start")
+        domain = 40 + os.getpid() % 50
+        for cameras in args.cameras:
+            for rate in args.rates:
+                print_row([run_config(rate, cameras, args.frames, checkpoint, args.threads,
+                                      domain, folder) for _ in range(args.repeats)])
+
+
+def print_row(runs: list[dict]) -> None:
+    def med(key: str) -> str:
+        values = [r[key] for r in runs]
+        text = f"{statistics.median(values):.1f}"
+        return text + (f" ({min(values):.1f}-{max(values):.1f})" if len(values) > 1 else "")
+    first = runs[0]
+    print(f"{first['cameras']} camera(s) @ {first['rate_hz']:g} Hz: "
+          f"output {med('output_hz_per_camera')} Hz/camera, "
+          f"latency p50 {med('latency_p50_ms')} ms, p95 {med('latency_p95_ms')} ms, "
+          f"dropped {med('dropped')} and lost {med('lost')} of "
+          f"{first['sent_per_camera'] * first['cameras']}, "
+          f"RSS {med('rss_early_mib')} MiB after {RSS_EVERY} frames, "
+          f"{med('rss_end_mib')} MiB after {first['sent_per_camera']} (max between: "
+          f"{med('rss_max_mib')}), "
+          f"frames per model call {first['frames_per_model_call']}, "
+          f"model time p50 {med('model_ms_p50')} ms, load average {med('load')}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""ROS parameter descriptors come from the config fields: type, description, range,
+choices; values of the wrong type in a parameters file are named at start-up."""
+import pytest
+from rcl_interfaces.msg import ParameterType
+
+from vps_ros.ros.node_config import node_parameters
+from vps_ros.ros.params import descriptor
+
+pytestmark = pytest.mark.ros
+
+LEAVES = {leaf.name: leaf for leaf in node_parameters()}
+
+
+def test_descriptors_carry_type_description_and_when_a_change_applies():
+    d = descriptor(LEAVES["tracker.lam"])
+    assert d.name == "tracker.lam" and d.type == ParameterType.PARAMETER_DOUBLE
+    assert "lambda" in d.description and d.description.endswith(
+        "(changes apply from the next frame)")
+    assert descriptor(LEAVES["model"]).description.endswith("(read at configure)")
+    assert descriptor(LEAVES["cameras"]).type == ParameterType.PARAMETER_STRING_ARRAY
+    assert descriptor(LEAVES["enable"]).type == ParameterType.PARAMETER_BOOL
+    assert descriptor(LEAVES["tracker.tau"]).type == ParameterType.PARAMETER_INTEGER
+
+
+def test_ranges_and_choices_come_from_the_field_declarations():
+    alpha = descriptor(LEAVES["tracker.alpha"]).floating_point_range[0]
+    assert (alpha.from_value, alpha.to_value) == (0.0, 1.0)
+    tau = descriptor(LEAVES["tracker.tau"]).integer_range[0]
+    assert (tau.from_value, tau.to_value, tau.step) == (0, 100000, 1)
+    assert descriptor(LEAVES["tracker.temperature"]).additional_constraints == "must be > 0.0"
+    assert descriptor(LEAVES["input_qos"]).additional_constraints == \
+        "one of: sensor_data, reliable"
+    assert descriptor(LEAVES["tracker.mode"]).additional_constraints.startswith("one of: hila_mb")
+    assert not descriptor(LEAVES["model"]).floating_point_range
+    assert not descriptor(LEAVES["model"]).integer_range

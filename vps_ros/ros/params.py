@@ -1,0 +1,82 @@
+"""ROS parameters of the node, declared from the config dataclasses' ``param`` metadata.
+
+The descriptor of each parameter carries the field's description, its range
+(``ros2 param describe`` shows them) and its allowed choices. Changes are checked by
+:func:`vps_ros.ros.node_config.check_change`.
+"""
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from vps_ros.config import Leaf
+from vps_ros.errors import ConfigError
+
+from .node_config import NodeConfig, config_from_values, is_runtime, node_parameters
+
+_INT64_MAX = 2 ** 63 - 1
+_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER,
+          float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING}
+_ARRAY_TYPES = {bool: Parameter.Type.BOOL_ARRAY, int: Parameter.Type.INTEGER_ARRAY,
+                float: Parameter.Type.DOUBLE_ARRAY, str: Parameter.Type.STRING_ARRAY}
+
+
+def descriptor(leaf: Leaf) -> ParameterDescriptor:
+    """The ParameterDescriptor of one config field: type, description, range, choices."""
+    meta = leaf.meta
+    when = "changes apply from the next frame" if is_runtime(leaf.name) else \
+        "read at configure"
+    desc = ParameterDescriptor(name=leaf.name, type=parameter_type(leaf).value,
+                               description=f"{meta.get('doc', '')} ({when})")
+    if meta.get("choices"):
+        desc.additional_constraints = "one of: " + ", ".join(map(str, meta["choices"]))
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is None and hi is None:
+        return desc
+    if leaf.hint is float:
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float("-inf") if lo is None else float(lo),
+            to_value=float("inf") if hi is None else float(hi), step=0.0)]
+        if meta.get("lo_open"):
+            desc.additional_constraints = f"must be > {lo}"
+    elif leaf.hint is int:
+        desc.integer_range = [IntegerRange(from_value=-_INT64_MAX if lo is None else int(lo),
+                                           to_value=_INT64_MAX if hi is None else int(hi),
+                                           step=1)]
+    return desc
+
+
+def parameter_type(leaf: Leaf) -> Parameter.Type:
+    if typing.get_origin(leaf.hint) in (list, tuple):
+        (item,) = typing.get_args(leaf.hint)[:1]
+        return _ARRAY_TYPES[item]
+    return _TYPES[leaf.hint]
+
+
+def declare(node: Node) -> None:
+    """Declare every parameter of the node with its default and descriptor.
+
+    A value of the wrong type in a parameters file raises
+    :class:`~vps_ros.errors.ConfigError` naming the parameter and the type it needs.
+    """
+    for leaf in node_parameters():
+        default = list(leaf.default) if isinstance(leaf.default, tuple) else leaf.default
+        try:
+            node.declare_parameter(leaf.name, default, descriptor(leaf))
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            raise ConfigError(f"parameter {leaf.name}: {exc}") from None
+
+
+def read(node: Node) -> NodeConfig:
+    """The node's configuration from its current parameter values (validated)."""
+    return config_from_values(values(node))
+
+
+def values(node: Node) -> dict[str, Any]:
+    """Dotted name -> current value of every parameter of the node."""
+    return {leaf.name: node.get_parameter(leaf.name).value for leaf in node_parameters()}
