@@ -1,6 +1,6 @@
 """Segmenter speed: parameters, GFLOPs, latency per frame, share of the matmul peak.
 
-    python benchmarks/bench_segmenter.py [--checkpoint models/kmax_synthetic.pt]
+    python benchmarks/bench_segmenter.py [--checkpoint models/default.pt]
 
 CPU: one 256x512 frame at a time (the model's input size), ``torch.inference_mode``,
 channels_last, batch norm folded; the network alone and ``Segmenter.segment`` end to
@@ -26,7 +26,7 @@ from vps_ros.model.network import KMaXNet
 from vps_ros.resources import model_path
 from vps_ros.types import ClassTable
 
-DEFAULT_CHECKPOINT = "kmax_synthetic.pt"
+DEFAULT_CHECKPOINT = "default.pt"
 
 
 def timings(fn, repeats: int, warmup: int = 5) -> list[float]:

@@ -13,7 +13,7 @@ def test_the_shipped_synthetic_config_validates():
     assert config.data.val.split == "val"
     assert config.total_steps == sum(stage.steps for stage in config.curriculum) > 0
     assert config.model.input_size == (256, 512)
-    assert config.export == "models/kmax_synthetic.pt"
+    assert config.export == "models/default.pt"
 
 
 def test_curriculum_stages_and_partial_sections(tmp_path):
