@@ -1,0 +1,68 @@
+"""``vps-ros replay``: replay a recorded drive (rosbag2) through the perception pipeline,
+offline in-process or live through the real node over DDS, and write an evaluation
+report (metrics.json, report.md, pictures, video)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import VpsRosError
+from ..metrics.cli import load_classes
+from ..metrics.evaluate import check_windows
+from .cameras import cameras_of
+from .runner import DEFAULT_WINDOWS, MODES, ReplayOptions, print_summary, replay
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", type=Path, help="rosbag2 to replay (folder with metadata.yaml, "
+                        "or an .mcap / .db3 file)")
+    parser.add_argument("--image-topic", action="append", required=True, metavar="TOPIC",
+                        help="camera image topic (sensor_msgs/Image or CompressedImage); "
+                        "repeat for several cameras")
+    parser.add_argument("--gt-topic", action="append", metavar="TOPIC",
+                        help="ground truth (32SC1 Image, same header stamps) of the image "
+                        "topic at the same position; leave out for a bag without ground "
+                        "truth (outputs and latency only)")
+    parser.add_argument("--mode", choices=MODES, default="offline",
+                        help="offline: Pipeline in this process, deterministic; live: the "
+                        "perception node in its own process, over DDS (default %(default)s)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--lossless", action="store_true",
+                        help="live: send each frame only once the node answered the last "
+                        "one (nothing dropped; the same metrics as offline)")
+    parser.add_argument("--rate", type=float, metavar="FACTOR",
+                        help="live: playback speed, 1 = as recorded (default: 1; with "
+                        "--lossless: as fast as the node answers)")
+    parser.add_argument("--record", type=Path, metavar="OUT_BAG",
+                        help="record the outputs (/<camera>/panoptic, /<camera>/objects) "
+                        "into this new rosbag2 (mcap)")
+    parser.add_argument("--model", default="", help="segmenter checkpoint (default: the "
+                        "parameters file's, else models/default.pt)")
+    parser.add_argument("--params", type=Path, help="node parameters file (default: "
+                        "config/perception.yaml); used offline and live")
+    parser.add_argument("--windows", type=int, nargs="+", metavar="N",
+                        help=f"VPQ window sizes in annotated frames (default "
+                        f"{' '.join(map(str, DEFAULT_WINDOWS))})")
+    parser.add_argument("--classes", help="class table of the ground truth: a name of "
+                        "config/classes_<name>.yaml or a YAML path (default: the bag's "
+                        "recorded table, else synthetic)")
+    parser.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = ReplayOptions(
+        bag=args.bag, cameras=cameras_of(args.image_topic, args.gt_topic), out=args.out,
+        mode=args.mode, lossless=args.lossless, rate=args.rate, record=args.record,
+        params=args.params, model=args.model,
+        windows=check_windows(args.windows or DEFAULT_WINDOWS),
+        classes=load_classes(args.classes) if args.classes else None,
+        video=not args.no_video)
+    try:
+        document = replay(options)
+    except VpsRosError:
+        metrics = args.out / "metrics.json"
+        if metrics.is_file():
+            print(f"vps-ros replay: partial report written to {args.out / 'report.md'}")
+        raise
+    print_summary(document, args.out)
+    return 0
