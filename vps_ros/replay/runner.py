@@ -129,7 +129,7 @@ def _engine(options: ReplayOptions, config: PipelineConfig):
         return OfflineEngine(config, options.cameras)
     from ..ros.replay_live import LiveEngine   # rclpy only for live mode
     return LiveEngine(config, options.cameras, model_classes(config), options.params,
-                      options.lossless, options.rate)
+                      options.lossless, options.rate, options.out / "node.log")
 
 
 def _write_report(options: ReplayOptions, scorer: ReplayScorer, figures: FigureCollector,

@@ -1,0 +1,79 @@
+"""Shared pieces of the replay tests: a small real model with loose thresholds (so an
+untrained network still gives segments), short synthetic bags, the CLI in-process."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rosbags.rosbag2 import Reader
+
+from pipeline_helpers import HEIGHT, LOOSE_PARAMS, WIDTH, write_small_checkpoint
+from vps_ros import cli
+from vps_ros.config import nest_dotted
+from vps_ros.data import bags
+from vps_ros.data.synthetic import SyntheticDataset
+
+NUM_FRAMES = 6
+
+
+def small_model(folder: Path) -> tuple[Path, Path]:
+    """(checkpoint, node parameters file with loose thresholds and one thread)."""
+    model = write_small_checkpoint(folder / "small.pt")
+    params = folder / "params.yaml"
+    values = nest_dotted({**LOOSE_PARAMS, "threads": 1})
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
+    return model, params
+
+
+def synthetic_frames(num_frames: int = NUM_FRAMES, sequence: int = 0) -> tuple:
+    dataset = SyntheticDataset("val", sequence + 1, num_frames, HEIGHT, WIDTH)
+    frames = [f for f in dataset if f.sequence == dataset.sequence_ids[sequence]]
+    return dataset, frames
+
+
+def write_bag(path: Path, frames: list, options: bags.BagOptions = bags.BagOptions(),
+              indices: list[int] | None = None) -> Path:
+    """Record ``frames`` (stamps from ``indices``, default 0, 1, ...)."""
+    dataset = SyntheticDataset("val", 1, 1, HEIGHT, WIDTH)
+    with bags.BagWriter(path, options, dataset.classes, dataset.label_divisor) as writer:
+        for k, frame in enumerate(frames):
+            writer.add(k if indices is None else indices[k], frame.image, frame.panoptic)
+    return path
+
+
+def replay(bag: Path, out: Path, model: Path, params: Path, *extra: str,
+           image_topic: str = bags.IMAGE_TOPIC, gt_topic: str | None = bags.GT_TOPIC) -> int:
+    argv = ["replay", str(bag), "--image-topic", image_topic, "--out", str(out),
+            "--model", str(model), "--params", str(params), *extra]
+    if gt_topic:
+        argv += ["--gt-topic", gt_topic]
+    return cli.main(argv)
+
+
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def recorded(bag: Path) -> dict[str, list]:
+    """Topic -> [(log stamp, message)] of a bag, read with rosbags alone."""
+    store = bags.typestore()
+    found: dict[str, list] = {}
+    with Reader(bag) as reader:
+        for conn, stamp, raw in reader.messages():
+            found.setdefault(conn.topic, []).append((stamp, store.deserialize_cdr(raw,
+                                                                                  conn.msgtype)))
+    return found
+
+
+def panoptic_of(msg) -> np.ndarray:
+    assert msg.encoding == "32SC1"
+    return msg.data.view("<i4").reshape(msg.height, msg.width)
+
+
+def objects_of(msg) -> list[tuple]:
+    return [(o.id, o.panoptic_id, o.class_id, o.class_name, o.is_thing, o.area,
+             o.bbox.x_offset, o.bbox.y_offset, o.bbox.width, o.bbox.height, o.frames_since_seen)
+            for o in msg.objects]
+
