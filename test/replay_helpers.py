@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from rosbags.rosbag2 import Reader
+from rosbags.rosbag2 import Reader, Writer
 
 from pipeline_helpers import HEIGHT, LOOSE_PARAMS, WIDTH, write_small_checkpoint
-from vps_ros import cli
+from vps_ros import cli, imgmsg
 from vps_ros.config import nest_dotted
 from vps_ros.data import bags
 from vps_ros.data.synthetic import SyntheticDataset
@@ -77,3 +77,23 @@ def objects_of(msg) -> list[tuple]:
              o.bbox.x_offset, o.bbox.y_offset, o.bbox.width, o.bbox.height, o.frames_since_seen)
             for o in msg.objects]
 
+
+
+def write_images(path: Path, messages: list[tuple[str, int, int, np.ndarray, str]]) -> Path:
+    """A bag written with rosbags alone: Image messages ``(topic, log time ns, header
+    stamp ns, array, encoding)`` in the given order."""
+    store = bags.typestore()
+    t = store.types
+    with Writer(path, version=9) as writer:
+        conns = {}
+        for topic, log_ns, stamp, array, encoding in messages:
+            if topic not in conns:
+                conns[topic] = writer.add_connection(topic, bags.IMAGE, typestore=store)
+            fields = imgmsg.from_array(array, encoding)
+            header = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](
+                sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=topic.split("/")[1])
+            msg = t[bags.IMAGE](header=header, height=fields.height, width=fields.width,
+                                encoding=encoding, is_bigendian=0, step=fields.step,
+                                data=np.frombuffer(fields.data, np.uint8))
+            writer.write(conns[topic], log_ns, store.serialize_cdr(msg, bags.IMAGE))
+    return path

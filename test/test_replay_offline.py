@@ -6,11 +6,9 @@ import json
 import cv2
 import numpy as np
 import pytest
-from rosbags.rosbag2 import Writer
 
 from replay_helpers import (metrics, objects_of, panoptic_of, recorded, replay, small_model,
-                            synthetic_frames, write_bag)
-from vps_ros import imgmsg
+                            synthetic_frames, write_bag, write_images)
 from vps_ros.data import bags
 from vps_ros.metrics import evaluate_sequences
 from vps_ros.replay.cameras import cameras_of
@@ -104,26 +102,15 @@ def test_other_topic_names_bgr8_and_sqlite3_give_the_same_metrics(drive, model, 
 
 
 def _two_camera_bag(path, front: list, rear: list):
-    """A bag recorded with rosbags alone: two cameras, their ground truth interleaved."""
-    store = bags.typestore()
-    t = store.types
-    with Writer(path, version=9) as writer:
-        conns = {topic: writer.add_connection(topic, bags.IMAGE, typestore=store)
-                 for topic in ("/front/image", "/front/gt", "/rear/image", "/rear/gt")}
-        for k, (f, r) in enumerate(zip(front, rear)):
-            stamp = 1_000_000_000 + k * 100_000_000
-            for topic, array, encoding in (("/front/image", f.image, "rgb8"),
-                                           ("/rear/image", r.image, "rgb8"),
-                                           ("/front/gt", f.panoptic, "32SC1"),
-                                           ("/rear/gt", r.panoptic, "32SC1")):
-                fields = imgmsg.from_array(array, encoding)
-                header = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](
-                    sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=topic.split("/")[1])
-                msg = t[bags.IMAGE](header=header, height=fields.height, width=fields.width,
-                                    encoding=encoding, is_bigendian=0, step=fields.step,
-                                    data=np.frombuffer(fields.data, np.uint8))
-                writer.write(conns[topic], stamp, store.serialize_cdr(msg, bags.IMAGE))
-    return path
+    """Two cameras and their ground truth, interleaved, recorded with rosbags alone."""
+    messages = []
+    for k, (f, r) in enumerate(zip(front, rear)):
+        stamp = 1_000_000_000 + k * 100_000_000
+        messages += [("/front/image", stamp, stamp, f.image, "rgb8"),
+                     ("/rear/image", stamp, stamp, r.image, "rgb8"),
+                     ("/front/gt", stamp, stamp, f.panoptic, "32SC1"),
+                     ("/rear/gt", stamp, stamp, r.panoptic, "32SC1")]
+    return write_images(path, messages)
 
 
 def test_several_cameras_are_scored_each_and_together(model, tmp_path):
