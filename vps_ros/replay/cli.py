@@ -1,9 +1,14 @@
 """``vps-ros replay``: replay a recorded drive (rosbag2) through the perception pipeline,
 offline in-process or live through the real node over DDS, and write an evaluation
-report (metrics.json, report.md, pictures, video)."""
+report (metrics.json, report.md, pictures, video).
+
+``main`` is also the ROS 2 executable ``replay_eval`` (launch/replay_eval.launch.py):
+the same arguments, ROS arguments (``--ros-args ...``) left out.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import VpsRosError
@@ -66,3 +71,12 @@ def run(args: argparse.Namespace) -> int:
         raise
     print_summary(document, args.out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``vps-ros replay`` as a program of its own (the ``replay_eval`` executable)."""
+    from ..cli import main as vps_ros_main
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--ros-args" in argv:
+        argv = argv[:argv.index("--ros-args")]
+    return vps_ros_main(["replay", *argv])
