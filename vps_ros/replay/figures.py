@@ -35,13 +35,15 @@ def gt_objects(gt: np.ndarray, classes: ClassTable, label_divisor: int) -> list[
 
 def side_by_side(frame: ReplayFrame, output: ReplayOutput | None, classes: ClassTable,
                  label_divisor: int) -> np.ndarray:
-    """RGB: ground truth (or the bare image) left, prediction right, each titled."""
+    """RGB: ground truth (or the bare image) left, prediction right, each titled, with
+    the ids of the things seen in the frame (memory-only objects are left out here)."""
     void = np.full(frame.image.shape[:2], classes.void_id * label_divisor, np.int32)
     left = frame.image.copy() if frame.gt is None else overlay(
         frame.image, frame.gt, classes, gt_objects(frame.gt, classes, label_divisor),
         label_divisor)
-    right = overlay(frame.image, output.panoptic if output else void, classes,
-                    output.objects if output else (), label_divisor)
+    seen = [o for o in output.objects if o.frames_since_seen == 0] if output else []
+    right = overlay(frame.image, output.panoptic if output else void, classes, seen,
+                    label_divisor)
     tiles = []
     for tile, title in ((left, "ground truth" if frame.gt is not None else "image (no GT)"),
                         (right, "prediction" if output else "prediction: DROPPED")):
@@ -179,8 +181,9 @@ def _gt_panel(ax, history: TrackHistory, classes: ClassTable, label_divisor: int
             ax.broken_barh([(start - 0.45, end - start + 0.9)], (row[gt_id] - height / 2, height),
                            color=colour)
             if pred:
+                dark = float(np.dot(colour, (0.299, 0.587, 0.114))) < 0.5
                 ax.text(start, row[gt_id], str(pred % label_divisor), va="center", ha="left",
-                        fontsize=7)
+                        fontsize=7, color="white" if dark else "black")
     for kind, marker, colour in (("switch", "x", "red"), ("recovery", "o", "green")):
         events = [e for e in history.events if e.kind == kind]
         if events:
