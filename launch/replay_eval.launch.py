@@ -9,7 +9,8 @@ namespace of its own, on loopback discovery), publishes the bag's frames at the
 recorded rate times ``rate`` (or, with ``lossless``, each once the node answered the
 last), records ``panoptic`` and ``objects`` (into ``record`` when given), and writes
 metrics.json, report.md and the pictures into ``out``. ``image_topic`` and ``gt_topic``
-take several topics separated by commas (one camera each, paired in order).
+take several topics separated by commas (one camera each, paired by position; an
+empty entry of ``gt_topic``: that camera has no ground truth).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -27,10 +28,11 @@ def _replay(context):
         return context.launch_configurations[name]
 
     arguments = [value("bag"), "--mode", "live"]
-    for topic in value("image_topic").split(","):
+    truths = [t.strip() for t in value("gt_topic").split(",")]
+    for k, topic in enumerate(value("image_topic").split(",")):
         arguments += ["--image-topic", topic.strip()]
-    for topic in filter(None, value("gt_topic").split(",")):
-        arguments += ["--gt-topic", topic.strip()]
+        if k < len(truths) and truths[k]:
+            arguments += ["--gt-topic", truths[k]]
     for name, option in OPTIONS.items():
         if value(name):
             arguments += [option, value(name)]

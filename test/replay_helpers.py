@@ -45,11 +45,10 @@ def write_bag(path: Path, frames: list, options: bags.BagOptions = bags.BagOptio
 
 def replay(bag: Path, out: Path, model: Path, params: Path, *extra: str,
            image_topic: str = bags.IMAGE_TOPIC, gt_topic: str | None = bags.GT_TOPIC) -> int:
-    argv = ["replay", str(bag), "--image-topic", image_topic, "--out", str(out),
-            "--model", str(model), "--params", str(params), *extra]
-    if gt_topic:
-        argv += ["--gt-topic", gt_topic]
-    return cli.main(argv)
+    argv = ["replay", str(bag), "--image-topic", image_topic]
+    argv += ["--gt-topic", gt_topic] if gt_topic else []
+    return cli.main(argv + ["--out", str(out), "--model", str(model), "--params", str(params),
+                            *extra])
 
 
 def metrics(out: Path) -> dict:

@@ -85,8 +85,11 @@ def test_stamps_out_of_order(model, frames, tmp_path, capsys):
 
 def test_unpaired_topics_and_bad_options(model, frames, tmp_path, capsys):
     bag = write_bag(tmp_path / "bag", frames)
-    err = _fails(capsys, bag, tmp_path / "out", *model, "--gt-topic", "/gt/panoptic")
-    assert "1 --image-topic but 2 --gt-topic" in err
+    with pytest.raises(SystemExit) as exit_:
+        replay(bag, tmp_path / "out", *model, "--gt-topic", "/gt/panoptic")
+    assert exit_.value.code == 2
+    assert "--gt-topic /gt/panoptic: give it right after the --image-topic it belongs to" \
+        in capsys.readouterr().err
     err = _fails(capsys, bag, tmp_path / "out", *model, "--mode", "live", "--rate", "0")
     assert "--rate must be positive" in err
     (tmp_path / "file").write_text("")

@@ -60,3 +60,28 @@ def test_live_replay_at_the_recorded_rate_accounts_for_every_frame(tmp_path, ros
     assert 0 <= document["dropped_frames"] < len(frames)
     assert document["wall_s"] >= (len(frames) - 1) * 0.1 / 2
     assert (tmp_path / "live" / "tracks_timeline.png").is_file()
+
+
+def test_live_lossless_with_two_cameras_scores_each_as_offline(tmp_path, ros_env):
+    from test_replay_offline import _two_camera_bag
+    from vps_ros.replay.cameras import cameras_of
+    model, params = small_model(tmp_path)
+    front, rear = synthetic_frames(5, 0)[1], synthetic_frames(5, 1)[1]
+    bag = _two_camera_bag(tmp_path / "two", front, rear)
+    topics = ["--image-topic", "/front/image", "--gt-topic", "/front/gt",
+              "--image-topic", "/rear/image", "--gt-topic", "/rear/gt", "--no-video"]
+    assert replay(bag, tmp_path / "offline", model, params, *topics[4:],
+                  image_topic="/front/image", gt_topic="/front/gt") == 0
+    mixed = cameras_of(["/front/image", "/rear/image"], ["/front/gt", "/rear/gt"])
+    assert [(c.name, c.gt_topic) for c in mixed] == [("front", "/front/gt"), ("rear", "/rear/gt")]
+    argv = [sys.executable, "-m", "vps_ros.cli", "replay", str(bag), "--mode", "live",
+            "--lossless", "--out", str(tmp_path / "live"), "--model", str(model),
+            "--params", str(params), *topics]
+    done = subprocess.run(argv, env=ros_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{done.stderr}\n{(tmp_path / 'live' / 'node.log').read_text()}"
+    offline, live = metrics(tmp_path / "offline"), metrics(tmp_path / "live")
+    assert list(live["cameras"]) == ["front", "rear"]
+    assert {k: live[k] for k in SCORES} == {k: offline[k] for k in SCORES}
+    for camera in ("front", "rear"):
+        assert {k: live["cameras"][camera][k] for k in SCORES} == \
+            {k: offline["cameras"][camera][k] for k in SCORES}

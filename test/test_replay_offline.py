@@ -117,10 +117,10 @@ def test_several_cameras_are_scored_each_and_together(model, tmp_path):
     _, front = synthetic_frames(5, 0)
     _, rear = synthetic_frames(5, 1)
     bag = _two_camera_bag(tmp_path / "two", front, rear)
-    argv = ["--gt-topic", "/front/gt", "--image-topic", "/rear/image", "--gt-topic",
-            "/rear/gt", "--no-video", "--record", str(tmp_path / "outputs")]
+    argv = ["--image-topic", "/rear/image", "--gt-topic", "/rear/gt", "--no-video",
+            "--record", str(tmp_path / "outputs")]
     assert replay(bag, tmp_path / "both", *model, *argv, image_topic="/front/image",
-                  gt_topic=None) == 0
+                  gt_topic="/front/gt") == 0
     document = metrics(tmp_path / "both")
     assert list(document["cameras"]) == ["front", "rear"]
     assert document["frames"] == 10 and document["num_sequences"] == 2
@@ -160,6 +160,7 @@ def test_camera_names_come_from_the_topics():
     assert [c.name for c in cameras_of(["/camera/image_raw"], ["/gt/panoptic"])] == ["camera"]
     assert [c.name for c in cameras_of(["/left/image", "/right/image"], None)] == \
         ["left", "right"]
+    assert [c.gt_topic for c in cameras_of(["/l/i", "/r/i"], [None, "/r/gt"])] == [None, "/r/gt"]
     assert [c.name for c in cameras_of(["/cam/a/image", "/cam/b/image"], None)] == \
         ["cam0", "cam1"]
     assert [c.name for c in cameras_of(["image"], None)] == ["camera"]

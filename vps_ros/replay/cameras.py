@@ -1,8 +1,8 @@
 """Which camera streams of a bag are replayed, and their frames in recording order.
 
 A camera is an image topic with, optionally, a ground-truth topic (``32SC1``, same
-header stamps). Several cameras of one bag are given as repeated ``--image-topic`` /
-``--gt-topic`` pairs, in the same order; each camera is named after the first
+header stamps). Several cameras of one bag are given as repeated ``--image-topic``
+options, each followed by its own ``--gt-topic`` (if it has one); each camera is named after the first
 namespace of its image topic (``/front/image_raw`` -> ``front``), or ``cam<N>`` when
 that is not a unique valid name.
 """
@@ -40,13 +40,13 @@ class ReplayFrame:
     gt: np.ndarray | None
 
 
-def cameras_of(image_topics: list[str], gt_topics: list[str] | None) -> list[Camera]:
-    """Pair image and ground-truth topics (by position) and name the cameras."""
-    gt_topics = list(gt_topics or [])
-    if gt_topics and len(gt_topics) != len(image_topics):
-        raise DataError(f"{len(image_topics)} --image-topic but {len(gt_topics)} --gt-topic: "
-                        "give one ground-truth topic per image topic, in the same order "
-                        "(or none at all)")
+def cameras_of(image_topics: list[str], gt_topics: list[str | None] | None) -> list[Camera]:
+    """Cameras of image topics and their ground-truth topics (same positions; None or
+    a missing list: no ground truth), named after the image topics."""
+    gt_topics = list(gt_topics) if gt_topics is not None else [None] * len(image_topics)
+    if len(gt_topics) != len(image_topics):
+        raise DataError(f"{len(image_topics)} image topics but {len(gt_topics)} ground-truth "
+                        "topics")
     if len(set(image_topics)) != len(image_topics):
         raise DataError(f"--image-topic given twice: {image_topics}")
     names = [t.strip("/").split("/")[0] if t.strip("/").count("/") else "" for t in image_topics]
@@ -55,8 +55,8 @@ def cameras_of(image_topics: list[str], gt_topics: list[str] | None) -> list[Cam
         names = [f"cam{i}" for i in range(len(image_topics))]
     if len(image_topics) == 1:
         names = [names[0] if _NAME.match(names[0]) else "camera"]
-    return [Camera(name, image, gt_topics[i] if gt_topics else None)
-            for i, (name, image) in enumerate(zip(names, image_topics))]
+    return [Camera(name, image, truth)
+            for name, image, truth in zip(names, image_topics, gt_topics)]
 
 
 def check_topics(path: Path, cameras: list[Camera]) -> dict[str, bags.TopicInfo]:

@@ -21,13 +21,13 @@ from .runner import DEFAULT_WINDOWS, MODES, ReplayOptions, print_summary, replay
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 to replay (folder with metadata.yaml, "
                         "or an .mcap / .db3 file)")
-    parser.add_argument("--image-topic", action="append", required=True, metavar="TOPIC",
-                        help="camera image topic (sensor_msgs/Image or CompressedImage); "
-                        "repeat for several cameras")
-    parser.add_argument("--gt-topic", action="append", metavar="TOPIC",
-                        help="ground truth (32SC1 Image, same header stamps) of the image "
-                        "topic at the same position; leave out for a bag without ground "
-                        "truth (outputs and latency only)")
+    parser.add_argument("--image-topic", action=_ImageTopic, dest="streams", required=True,
+                        metavar="TOPIC", help="camera image topic (sensor_msgs/Image or "
+                        "CompressedImage); repeat for several cameras")
+    parser.add_argument("--gt-topic", action=_GroundTruthTopic, dest="streams",
+                        metavar="TOPIC", help="ground truth (32SC1 Image, same header stamps) "
+                        "of the --image-topic given just before it; leave out for a camera "
+                        "without ground truth (outputs and latency only)")
     parser.add_argument("--mode", choices=MODES, default="offline",
                         help="offline: Pipeline in this process, deterministic; live: the "
                         "perception node in its own process, over DDS (default %(default)s)")
@@ -54,9 +54,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
 
 
+class _ImageTopic(argparse.Action):
+    """--image-topic T: a new camera stream ``[T, None]``."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        streams = list(getattr(namespace, self.dest) or [])
+        setattr(namespace, self.dest, streams + [[value, None]])
+
+
+class _GroundTruthTopic(argparse.Action):
+    """--gt-topic G: the ground truth of the camera stream named just before."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        streams = list(getattr(namespace, self.dest) or [])
+        if not streams or streams[-1][1] is not None:
+            parser.error(f"--gt-topic {value}: give it right after the --image-topic it "
+                         "belongs to (one each)")
+        streams[-1] = [streams[-1][0], value]
+        setattr(namespace, self.dest, streams)
+
+
 def run(args: argparse.Namespace) -> int:
+    images = [image for image, _ in args.streams]
+    truths = [truth for _, truth in args.streams]
     options = ReplayOptions(
-        bag=args.bag, cameras=cameras_of(args.image_topic, args.gt_topic), out=args.out,
+        bag=args.bag, cameras=cameras_of(images, truths), out=args.out,
         mode=args.mode, lossless=args.lossless, rate=args.rate, record=args.record,
         params=args.params, model=args.model,
         windows=check_windows(args.windows or DEFAULT_WINDOWS),
