@@ -165,3 +165,14 @@ def test_camera_names_come_from_the_topics():
         ["cam0", "cam1"]
     assert [c.name for c in cameras_of(["image"], None)] == ["camera"]
     assert json.dumps([c.gt_topic for c in cameras_of(["/a/i"], None)]) == "[null]"
+
+
+def test_a_ground_truth_topic_without_messages_is_noted(model, tmp_path):
+    _, frames = synthetic_frames(3)
+    unannotated = [type(f)(f.sequence, f.index, f.stamp_ns, f.image, None) for f in frames]
+    bag = write_bag(tmp_path / "bag", unannotated)
+    assert bags.topics(bag)[bags.GT_TOPIC].count == 0
+    assert replay(bag, tmp_path / "report", *model, "--no-video") == 0
+    document = metrics(tmp_path / "report")
+    assert document["VPQ"] is None and document["annotated_frames"] == 0
+    assert "has no message with the header stamp" in document["metrics_note"]

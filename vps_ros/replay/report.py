@@ -18,8 +18,6 @@ from ..metrics.report import percent, to_markdown
 CONTRACT_KEYS = ("VPQ", "VPQ_windows", "VPQ_things", "VPQ_things_windows", "VPQ_stuff",
                  "VPQ_stuff_windows", "STQ", "AQ", "SQ", "windows", "num_tracks",
                  "num_sequences", "num_frames", "per_class")
-NO_GT_NOTE = ("no ground truth: metrics skipped; the report holds outputs, latency and "
-              "dropped frames only")
 
 
 def metrics_document(results: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
@@ -27,9 +25,7 @@ def metrics_document(results: dict[str, Any], run: dict[str, Any]) -> dict[str, 
     bag, cameras, partial, error, ...)."""
     def flat(entry: dict[str, Any]) -> dict[str, Any]:
         metrics = entry["metrics"] or {key: None for key in CONTRACT_KEYS}
-        rest = {k: v for k, v in entry.items() if k != "metrics"}
-        note = None if entry["metrics"] else NO_GT_NOTE
-        return {**metrics, **rest, "metrics_note": note}
+        return {**metrics, **{k: v for k, v in entry.items() if k != "metrics"}}
 
     return {**flat(results["all"]), **run,
             "cameras": {name: flat(entry) for name, entry in results["cameras"].items()}}

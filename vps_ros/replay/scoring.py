@@ -129,11 +129,24 @@ class ReplayScorer:
                 stats = score.evaluator.finish()
                 metrics = stats.result(self.space.classes)
                 total.merge(stats)
-            cameras[name] = {"metrics": metrics, **_counts([score])}
+            cameras[name] = {"metrics": metrics, **_counts([score]),
+                             "metrics_note": None if metrics else _skipped([score])}
         evaluated = total.num_frames > 0
         every = {"metrics": total.result(self.space.classes) if evaluated else None,
-                 **_counts(list(self.cameras.values()))}
+                 **_counts(list(self.cameras.values())),
+                 "metrics_note": None if evaluated else _skipped(list(self.cameras.values()))}
         return {"all": every, "cameras": cameras}
+
+
+def _skipped(scores: list[CameraScore]) -> str:
+    """Why no metric could be computed."""
+    if all(s.evaluator is None for s in scores):
+        return ("no ground truth: metrics skipped; the report holds outputs, latency and "
+                "dropped frames only")
+    if not sum(s.frames for s in scores):
+        return "no frame was replayed: metrics skipped"
+    return ("the ground-truth topic has no message with the header stamp of a replayed "
+            "image: metrics skipped")
 
 
 def _counts(scores: list[CameraScore]) -> dict[str, Any]:

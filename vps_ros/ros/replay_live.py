@@ -97,7 +97,11 @@ class LiveEngine:
         self.executor.add_node(self.node)
         self.spinner = threading.Thread(target=self._spin, daemon=True)
         self.spinner.start()
-        self._wait(self._matched, START_TIMEOUT_S, "the perception node did not come up")
+        try:
+            self._wait(self._matched, START_TIMEOUT_S, "the perception node did not come up")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
