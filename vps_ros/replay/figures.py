@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from ..palette import instance_color
 from ..types import ClassTable, TrackedObject
@@ -22,14 +23,18 @@ VIDEO_FPS = 10.0
 
 def gt_objects(gt: np.ndarray, classes: ClassTable, label_divisor: int) -> list[TrackedObject]:
     """The ground truth's things as objects (instance id, box), for drawing ids."""
+    values, inverse = np.unique(gt, return_inverse=True)
+    inverse = inverse.reshape(gt.shape)
+    areas = np.bincount(inverse.ravel(), minlength=len(values))
     objects = []
-    for value in np.unique(gt).tolist():
-        class_id, instance = divmod(value, label_divisor)
-        if instance == 0 or not 0 <= class_id < len(classes) or not classes[class_id].is_thing:
+    for k, found in enumerate(ndimage.find_objects(inverse + 1)):
+        class_id, instance = divmod(int(values[k]), label_divisor)
+        if found is None or instance == 0 or not 0 <= class_id < len(classes) \
+                or not classes[class_id].is_thing:
             continue
-        ys, xs = np.nonzero(gt == value)
-        objects.append(TrackedObject(instance, class_id, True, 1.0, len(xs),
-                                     (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)))
+        rows, cols = found
+        objects.append(TrackedObject(instance, class_id, True, 1.0, int(areas[k]),
+                                     (cols.start, rows.start, cols.stop, rows.stop)))
     return objects
 
 
