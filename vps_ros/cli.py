@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("vps_ros.metrics.cli", "VPQ and STQ of predictions against ground truth"),
     "synth": ("vps_ros.data.synth_command", "synthetic driving videos: write a split, print "
               "its statistics, draw a contact sheet"),
+    "replay": ("vps_ros.replay.cli", "replay a recorded drive (rosbag2) offline or through "
+               "the live node, evaluate VPQ/STQ and write a report"),
     "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
 }
 

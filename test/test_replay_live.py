@@ -1,0 +1,87 @@
+"""``vps-ros replay --mode live``: the real perception node in its own process over DDS.
+With --lossless it computes exactly what the offline replay computes; paced at the
+recorded rate every frame is accounted for (answered or dropped)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from replay_helpers import (metrics, objects_of, panoptic_of, recorded, replay, small_model,
+                            synthetic_frames, write_bag)
+
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
+SCORES = ("VPQ", "VPQ_windows", "VPQ_things", "VPQ_stuff", "STQ", "AQ", "SQ", "per_class",
+          "frames", "annotated_frames", "dropped_frames", "id_switches", "recoveries")
+
+
+def _live(bag, out, model, params, env, *extra) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "vps_ros.cli", "replay", str(bag), "--image-topic",
+            "/camera/image_raw", "--gt-topic", "/gt/panoptic", "--mode", "live", "--out",
+            str(out), "--model", str(model), "--params", str(params), *extra]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_live_lossless_replay_gives_the_offline_metrics_and_outputs(tmp_path, ros_env):
+    model, params = small_model(tmp_path)
+    frames = synthetic_frames(8)[1]
+    bag = write_bag(tmp_path / "drive", frames)
+    assert replay(bag, tmp_path / "offline", model, params, "--no-video",
+                  "--record", str(tmp_path / "offline.bag")) == 0
+    done = _live(bag, tmp_path / "live", model, params, ros_env, "--lossless", "--no-video",
+                 "--record", str(tmp_path / "live.bag"))
+    node_log = (tmp_path / "live" / "node.log").read_text()
+    assert done.returncode == 0, f"{done.stderr}\nnode log:\n{node_log}"
+    assert "VPQ" in done.stdout and "Traceback" not in done.stderr
+    offline, live = metrics(tmp_path / "offline"), metrics(tmp_path / "live")
+    assert live["mode"] == "live" and live["dropped_frames"] == 0
+    assert {k: live[k] for k in SCORES} == {k: offline[k] for k in SCORES}
+    assert live["latency_ms"]["p50"] > 0
+
+    a, b = recorded(tmp_path / "offline.bag"), recorded(tmp_path / "live.bag")
+    assert set(a) == set(b) == {"/camera/panoptic", "/camera/objects"}
+    for topic in a:
+        assert [s for s, _ in a[topic]] == [s for s, _ in b[topic]] == \
+            [k * 100_000_000 for k in range(len(frames))]
+    for (_, x), (_, y) in zip(a["/camera/panoptic"], b["/camera/panoptic"]):
+        np.testing.assert_array_equal(panoptic_of(x), panoptic_of(y))
+    assert [objects_of(m) for _, m in a["/camera/objects"]] == \
+        [objects_of(m) for _, m in b["/camera/objects"]]
+
+
+def test_live_replay_at_the_recorded_rate_accounts_for_every_frame(tmp_path, ros_env):
+    model, params = small_model(tmp_path)
+    frames = synthetic_frames(8)[1]
+    bag = write_bag(tmp_path / "drive", frames)
+    done = _live(bag, tmp_path / "live", model, params, ros_env, "--rate", "2")
+    assert done.returncode == 0, f"{done.stderr}\n{(tmp_path / 'live' / 'node.log').read_text()}"
+    document = metrics(tmp_path / "live")
+    assert document["frames"] == len(frames) and document["annotated_frames"] == len(frames)
+    assert 0 <= document["dropped_frames"] < len(frames)
+    assert document["wall_s"] >= (len(frames) - 1) * 0.1 / 2
+    assert (tmp_path / "live" / "tracks_timeline.png").is_file()
+
+
+def test_live_lossless_with_two_cameras_scores_each_as_offline(tmp_path, ros_env):
+    from test_replay_offline import _two_camera_bag
+    from vps_ros.replay.cameras import cameras_of
+    model, params = small_model(tmp_path)
+    front, rear = synthetic_frames(5, 0)[1], synthetic_frames(5, 1)[1]
+    bag = _two_camera_bag(tmp_path / "two", front, rear)
+    topics = ["--image-topic", "/front/image", "--gt-topic", "/front/gt",
+              "--image-topic", "/rear/image", "--gt-topic", "/rear/gt", "--no-video"]
+    assert replay(bag, tmp_path / "offline", model, params, *topics[4:],
+                  image_topic="/front/image", gt_topic="/front/gt") == 0
+    mixed = cameras_of(["/front/image", "/rear/image"], ["/front/gt", "/rear/gt"])
+    assert [(c.name, c.gt_topic) for c in mixed] == [("front", "/front/gt"), ("rear", "/rear/gt")]
+    argv = [sys.executable, "-m", "vps_ros.cli", "replay", str(bag), "--mode", "live",
+            "--lossless", "--out", str(tmp_path / "live"), "--model", str(model),
+            "--params", str(params), *topics]
+    done = subprocess.run(argv, env=ros_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{done.stderr}\n{(tmp_path / 'live' / 'node.log').read_text()}"
+    offline, live = metrics(tmp_path / "offline"), metrics(tmp_path / "live")
+    assert list(live["cameras"]) == ["front", "rear"]
+    assert {k: live[k] for k in SCORES} == {k: offline[k] for k in SCORES}
+    for camera in ("front", "rear"):
+        assert {k: live["cameras"][camera][k] for k in SCORES} == \
+            {k: offline["cameras"][camera][k] for k in SCORES}

@@ -1,0 +1,104 @@
+"""``vps-ros replay``: replay a recorded drive (rosbag2) through the perception pipeline,
+offline in-process or live through the real node over DDS, and write an evaluation
+report (metrics.json, report.md, pictures, video).
+
+``main`` is also the ROS 2 executable ``replay_eval`` (launch/replay_eval.launch.py):
+the same arguments, ROS arguments (``--ros-args ...``) left out.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import VpsRosError
+from ..metrics.cli import load_classes
+from ..metrics.evaluate import check_windows
+from .cameras import cameras_of
+from .runner import DEFAULT_WINDOWS, MODES, ReplayOptions, print_summary, replay
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", type=Path, help="rosbag2 to replay (folder with metadata.yaml, "
+                        "or an .mcap / .db3 file)")
+    parser.add_argument("--image-topic", action=_ImageTopic, dest="streams", required=True,
+                        metavar="TOPIC", help="camera image topic (sensor_msgs/Image or "
+                        "CompressedImage); repeat for several cameras")
+    parser.add_argument("--gt-topic", action=_GroundTruthTopic, dest="streams",
+                        metavar="TOPIC", help="ground truth (32SC1 Image, same header stamps) "
+                        "of the --image-topic given just before it; leave out for a camera "
+                        "without ground truth (outputs and latency only)")
+    parser.add_argument("--mode", choices=MODES, default="offline",
+                        help="offline: Pipeline in this process, deterministic; live: the "
+                        "perception node in its own process, over DDS (default %(default)s)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--lossless", action="store_true",
+                        help="live: send each frame only once the node answered the last "
+                        "one (nothing dropped; the same metrics as offline)")
+    parser.add_argument("--rate", type=float, metavar="FACTOR",
+                        help="live: playback speed, 1 = as recorded (default: 1; with "
+                        "--lossless: as fast as the node answers)")
+    parser.add_argument("--record", type=Path, metavar="OUT_BAG",
+                        help="record the outputs (/<camera>/panoptic, /<camera>/objects) "
+                        "into this new rosbag2 (mcap)")
+    parser.add_argument("--model", default="", help="segmenter checkpoint (default: the "
+                        "parameters file's, else models/default.pt)")
+    parser.add_argument("--params", type=Path, help="node parameters file (default: "
+                        "config/perception.yaml); used offline and live")
+    parser.add_argument("--windows", type=int, nargs="+", metavar="N",
+                        help=f"VPQ window sizes in annotated frames (default "
+                        f"{' '.join(map(str, DEFAULT_WINDOWS))})")
+    parser.add_argument("--classes", help="class table of the ground truth: a name of "
+                        "config/classes_<name>.yaml or a YAML path (default: the bag's "
+                        "recorded table, else synthetic)")
+    parser.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
+
+
+class _ImageTopic(argparse.Action):
+    """--image-topic T: a new camera stream ``[T, None]``."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        streams = list(getattr(namespace, self.dest) or [])
+        setattr(namespace, self.dest, streams + [[value, None]])
+
+
+class _GroundTruthTopic(argparse.Action):
+    """--gt-topic G: the ground truth of the camera stream named just before."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        streams = list(getattr(namespace, self.dest) or [])
+        if not streams or streams[-1][1] is not None:
+            parser.error(f"--gt-topic {value}: give it right after the --image-topic it "
+                         "belongs to (one each)")
+        streams[-1] = [streams[-1][0], value]
+        setattr(namespace, self.dest, streams)
+
+
+def run(args: argparse.Namespace) -> int:
+    images = [image for image, _ in args.streams]
+    truths = [truth for _, truth in args.streams]
+    options = ReplayOptions(
+        bag=args.bag, cameras=cameras_of(images, truths), out=args.out,
+        mode=args.mode, lossless=args.lossless, rate=args.rate, record=args.record,
+        params=args.params, model=args.model,
+        windows=check_windows(args.windows or DEFAULT_WINDOWS),
+        classes=load_classes(args.classes) if args.classes else None,
+        video=not args.no_video)
+    try:
+        document = replay(options)
+    except VpsRosError:
+        metrics = args.out / "metrics.json"
+        if metrics.is_file():
+            print(f"vps-ros replay: partial report written to {args.out / 'report.md'}")
+        raise
+    print_summary(document, args.out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``vps-ros replay`` as a program of its own (the ``replay_eval`` executable)."""
+    from ..cli import main as vps_ros_main
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--ros-args" in argv:
+        argv = argv[:argv.index("--ros-args")]
+    return vps_ros_main(["replay", *argv])

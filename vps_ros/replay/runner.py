@@ -1,0 +1,162 @@
+"""One replay from bag to report: frames in, outputs scored, recorded and drawn, the
+report written even when a fault (bad frame, truncated bag, Ctrl-C) stops it early."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..data import bags
+from ..errors import ConfigError, VpsRosError
+from ..model.checkpoint import load_checkpoint
+from ..pipeline import DEFAULT_MODEL, PipelineConfig
+from ..resources import config_path, model_path
+from ..types import ClassTable
+from .cameras import Camera, check_topics, replay_frames
+from .figures import FigureCollector, choose_frames, tracks_timeline
+from .outputs import OutputRecorder
+from .report import metrics_document, summary_rows, text_table, write_markdown, write_metrics
+from .scoring import ReplayScorer
+
+MODES = ("offline", "live")
+DEFAULT_WINDOWS = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    bag: Path
+    cameras: list[Camera]
+    out: Path
+    mode: str = "offline"
+    lossless: bool = False
+    rate: float | None = None          # playback speed, 1.0 = as recorded (live mode)
+    record: Path | None = None
+    params: Path | None = None         # ROS 2 parameters file of the node
+    model: str = ""
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
+    classes: ClassTable | None = None
+    video: bool = True
+    progress: bool = True
+
+
+def pipeline_config(options: ReplayOptions, label_divisor: int | None) -> PipelineConfig:
+    """The node's parameters file (config/perception.yaml by default) with ``--model``
+    and the bag's label divisor applied: the same settings offline and live."""
+    params = options.params or config_path("perception.yaml")
+    config = PipelineConfig.from_params_file(params)
+    changes: dict[str, Any] = {}
+    if options.model:
+        changes["model"] = options.model
+    if label_divisor:
+        changes["label_divisor"] = label_divisor
+    return dataclasses.replace(config, **changes)
+
+
+def model_classes(config: PipelineConfig) -> ClassTable:
+    return load_checkpoint(Path(config.model) if config.model else model_path(DEFAULT_MODEL)).classes
+
+
+def check_classes(model: ClassTable, truth: ClassTable) -> None:
+    if [(c.name, c.is_thing) for c in model] != [(c.name, c.is_thing) for c in truth]:
+        raise ConfigError(f"the model's classes ({model.name}: {', '.join(c.name for c in model)})"
+                          f" are not the ground truth's ({truth.name}: "
+                          f"{', '.join(c.name for c in truth)}); give --classes or another model")
+
+
+def replay(options: ReplayOptions) -> dict[str, Any]:
+    """Run the replay and write the report into ``options.out``; returns metrics.json's
+    content. A VpsRosError or KeyboardInterrupt during the replay is raised again after
+    the partial report is written."""
+    if options.mode not in MODES:
+        raise ConfigError(f"mode {options.mode!r}: choose {' or '.join(MODES)}")
+    if options.rate is not None and options.rate <= 0:
+        raise ConfigError(f"--rate must be positive, got {options.rate}")
+    found = check_topics(options.bag, options.cameras)
+    recorded_classes, divisor = bags.bag_metadata(options.bag)
+    classes = options.classes or recorded_classes or ClassTable.builtin("synthetic")
+    config = pipeline_config(options, divisor)
+    if options.out.exists() and not options.out.is_dir():
+        raise ConfigError(f"--out {options.out} is a file, not a folder")
+    options.out.mkdir(parents=True, exist_ok=True)
+
+    engine = _engine(options, config)
+    check_classes(engine.classes, classes)
+    counts = {c.name: found[c.image_topic].count for c in options.cameras}
+    scorer = ReplayScorer(options.cameras, classes, config.label_divisor, options.windows)
+    figures = FigureCollector(options.out, classes, config.label_divisor, choose_frames(counts),
+                              options.video)
+    recorder = OutputRecorder(options.record, [c.name for c in options.cameras], classes,
+                              config.label_divisor) if options.record else None
+    error: BaseException | None = None
+    started = time.perf_counter()
+    bar = tqdm(total=sum(counts.values()), desc=f"replay {options.mode}", unit="frame",
+               file=sys.stderr, disable=None if options.progress else True)
+    try:
+        with engine:
+            for frame, output in engine.replay(replay_frames(options.bag, options.cameras)):
+                scorer.add(frame, output)
+                figures.add(frame, output)
+                if recorder is not None and output is not None:
+                    recorder.write(output)
+                bar.update(1)
+    except (VpsRosError, KeyboardInterrupt) as exc:
+        error = exc
+    finally:
+        bar.close()
+        if recorder is not None:
+            recorder.close()
+    run = {"mode": options.mode, "lossless": options.lossless, "bag": str(options.bag),
+           "model": config.model or str(model_path(DEFAULT_MODEL)),
+           "classes": classes.name, "label_divisor": config.label_divisor,
+           "camera_topics": [dataclasses.asdict(c) for c in options.cameras],
+           "wall_s": time.perf_counter() - started, "partial": error is not None,
+           "error": None if error is None else (str(error) or type(error).__name__),
+           "recorded_bag": str(options.record) if options.record else None}
+    document = _write_report(options, scorer, figures, run)
+    if error is not None:
+        raise error
+    return document
+
+
+def _engine(options: ReplayOptions, config: PipelineConfig):
+    if options.mode == "offline":
+        from .offline import OfflineEngine
+        return OfflineEngine(config, options.cameras)
+    from ..ros.replay_live import LiveEngine   # rclpy only for live mode
+    return LiveEngine(config, options.cameras, model_classes(config), options.params,
+                      options.lossless, options.rate, options.out / "node.log")
+
+
+def _write_report(options: ReplayOptions, scorer: ReplayScorer, figures: FigureCollector,
+                  run: dict[str, Any]) -> dict[str, Any]:
+    document = metrics_document(scorer.results(), run)
+    document["frames_per_s"] = document["frames"] / run["wall_s"] if run["wall_s"] else None
+    pictures = [p.name for p in figures.finish()]
+    sheet = figures.contact_sheet(options.out / "overlay_contact_sheet.png")
+    if sheet is not None:
+        pictures.insert(0, sheet.name)
+    histories = {name: score.history for name, score in scorer.cameras.items()}
+    if figures.predicted_ids:
+        timeline = tracks_timeline(options.out / "tracks_timeline.png", histories,
+                                   figures.predicted_ids, scorer.space.classes,
+                                   scorer.space.label_divisor)
+        pictures.insert(1 if sheet else 0, timeline.name)
+    document["pictures"] = pictures
+    write_metrics(document, options.out)
+    write_markdown(document, options.out, pictures)
+    return document
+
+
+def print_summary(document: dict[str, Any], out: Path) -> None:
+    """The metric table on stdout and where the report is."""
+    print(text_table(summary_rows(document)))
+    state = "PARTIAL report" if document["partial"] else "report"
+    note = f" ({document['metrics_note']})" if document["metrics_note"] else ""
+    print(f"VPQ/STQ in %, latency p50/p95 in ms; {document['frames']} frames in "
+          f"{document['wall_s']:.1f} s; {state}{note}: {out / 'report.md'} "
+          f"(metrics.json, {', '.join(document['pictures'])})")

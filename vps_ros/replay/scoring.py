@@ -1,0 +1,167 @@
+"""Scores a replay as it streams: VPQ / STQ per camera and over all cameras (the
+metric core of ``vps-ros eval``, each camera one sequence), latency, dropped frames,
+and what happened to every ground-truth track's id (switches, recoveries after
+occlusion) for the tracks timeline.
+
+A frame the node never answered (dropped) is scored as an all-void prediction: for
+the metrics nothing was detected in it, as for a robot that got no output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..metrics import LabelSpace, MetricStats, SequenceEvaluator, check_windows
+from ..metrics.tables import PairTable
+from ..types import ClassTable
+from .cameras import Camera, ReplayFrame
+from .outputs import ReplayOutput
+
+
+@dataclass
+class TrackEvent:
+    frame: int
+    gt_id: int
+    pred_id: int
+    kind: str            # "switch" or "recovery"
+
+
+@dataclass
+class TrackHistory:
+    """Per annotated frame, the predicted id each visible ground-truth thing track
+    matched (IoU > 0.5, same class; 0 when missed), and the id events.
+
+    An id switch: a track matched another predicted id than the last one it matched.
+    A recovery: a track absent from the ground truth for at least one annotated frame
+    (occluded, out of view) that comes back under the id it had before.
+    """
+
+    frames: list[int] = field(default_factory=list)
+    matches: list[dict[int, int]] = field(default_factory=list)
+    events: list[TrackEvent] = field(default_factory=list)
+    _last_id: dict[int, int] = field(default_factory=dict)
+    _last_visible: dict[int, int] = field(default_factory=dict)
+
+    def add(self, frame: int, gt: np.ndarray, pred: np.ndarray, space: LabelSpace) -> None:
+        matched = _match_things(gt, pred, space)
+        position = len(self.frames)
+        for gt_id, pred_id in matched.items():
+            gap = position - self._last_visible.get(gt_id, position - 1) > 1
+            last = self._last_id.get(gt_id)
+            if pred_id and last:
+                if pred_id != last:
+                    self.events.append(TrackEvent(frame, gt_id, pred_id, "switch"))
+                elif gap:
+                    self.events.append(TrackEvent(frame, gt_id, pred_id, "recovery"))
+            if pred_id:
+                self._last_id[gt_id] = pred_id
+            self._last_visible[gt_id] = position
+        self.frames.append(frame)
+        self.matches.append(matched)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.events if e.kind == kind)
+
+
+def _match_things(gt: np.ndarray, pred: np.ndarray, space: LabelSpace) -> dict[int, int]:
+    """Ground-truth thing id -> the predicted id of the same class with IoU > 0.5 (0: none)."""
+    table = PairTable.from_maps(gt, pred)
+    gt_ids, g = np.unique(table.gt, return_inverse=True)
+    pred_ids, p = np.unique(table.pred, return_inverse=True)
+    gt_area = np.bincount(g, table.count, len(gt_ids))
+    pred_area = np.bincount(p, table.count, len(pred_ids))
+    gt_class, pred_class = space.class_index(gt_ids), space.class_index(pred_ids)
+    things = space.is_thing[gt_class] & (space.instance(gt_ids) > 0)
+    iou = table.count / (gt_area[g] + pred_area[p] - table.count)
+    good = things[g] & (gt_class[g] == pred_class[p]) & (iou > 0.5)
+    matched = {int(i): 0 for i in gt_ids[things]}
+    matched.update({int(gt_ids[a]): int(pred_ids[b]) for a, b in zip(g[good], p[good])})
+    return matched
+
+
+@dataclass
+class CameraScore:
+    camera: Camera
+    evaluator: SequenceEvaluator | None
+    frames: int = 0
+    annotated: int = 0
+    dropped: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    history: TrackHistory = field(default_factory=TrackHistory)
+
+
+class ReplayScorer:
+    """Feed every replayed frame with its output (None: dropped), in stream order."""
+
+    def __init__(self, cameras: list[Camera], classes: ClassTable, label_divisor: int,
+                 windows: tuple[int, ...]) -> None:
+        self.space = LabelSpace(classes, label_divisor)
+        self.windows = check_windows(windows)
+        self.cameras = {c.name: CameraScore(c, SequenceEvaluator(self.space, self.windows, c.name)
+                                            if c.gt_topic else None) for c in cameras}
+
+    def add(self, frame: ReplayFrame, output: ReplayOutput | None) -> None:
+        score = self.cameras[frame.camera]
+        score.frames += 1
+        if output is None:
+            score.dropped += 1
+        else:
+            score.latency_ms.append(output.latency_ms)
+        if frame.gt is None or score.evaluator is None:
+            return
+        pred = output.panoptic if output is not None else np.full(
+            frame.gt.shape, self.space.classes.void_id * self.space.label_divisor, np.int32)
+        score.evaluator.add(frame.gt, pred, frame.index)
+        score.annotated += 1
+        score.history.add(frame.index, frame.gt, pred, self.space)
+
+    def results(self) -> dict[str, Any]:
+        """``{"all": ..., "cameras": {name: ...}}``: each the metric result dictionary
+        (None where no frame was annotated) plus frames, dropped frames, latency, id
+        switches and recoveries."""
+        total = MetricStats.zeros(self.space, self.windows)
+        cameras = {}
+        for name, score in self.cameras.items():
+            metrics = None
+            if score.evaluator is not None and score.annotated:
+                stats = score.evaluator.finish()
+                metrics = stats.result(self.space.classes)
+                total.merge(stats)
+            cameras[name] = {"metrics": metrics, **_counts([score]),
+                             "metrics_note": None if metrics else _skipped([score])}
+        evaluated = total.num_frames > 0
+        every = {"metrics": total.result(self.space.classes) if evaluated else None,
+                 **_counts(list(self.cameras.values())),
+                 "metrics_note": None if evaluated else _skipped(list(self.cameras.values()))}
+        return {"all": every, "cameras": cameras}
+
+
+def _skipped(scores: list[CameraScore]) -> str:
+    """Why no metric could be computed."""
+    if all(s.evaluator is None for s in scores):
+        return ("no ground truth: metrics skipped; the report holds outputs, latency and "
+                "dropped frames only")
+    if not sum(s.frames for s in scores):
+        return "no frame was replayed: metrics skipped"
+    return ("the ground-truth topic has no message with the header stamp of a replayed "
+            "image: metrics skipped")
+
+
+def _counts(scores: list[CameraScore]) -> dict[str, Any]:
+    latency = [v for s in scores for v in s.latency_ms]
+    return {"frames": sum(s.frames for s in scores),
+            "annotated_frames": sum(s.annotated for s in scores),
+            "dropped_frames": sum(s.dropped for s in scores),
+            "latency_ms": latency_summary(latency),
+            "id_switches": sum(s.history.count("switch") for s in scores),
+            "recoveries": sum(s.history.count("recovery") for s in scores)}
+
+
+def latency_summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "mean": None, "max": None}
+    array = np.asarray(values)
+    return {"p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)),
+            "mean": float(array.mean()), "max": float(array.max())}
