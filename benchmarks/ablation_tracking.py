@@ -4,19 +4,25 @@ matching-space size M x N of IoU stitching, naive-MB and HiLA-MB on the same seg
 Every frame of the synthetic ``occlusion`` and ``test`` splits is segmented once by the
 model; each tracker mode then runs over exactly those segments (only ``mode`` differs
 from the default TrackerConfig), and its panoptic output is scored against the ground
-truth with the package's metric core (STQ, AQ, SQ of Weber et al. 2021). Everything is
+truth with the package's metric core (STQ, AQ, SQ of Weber et al. 2021). Two kinds of
+segments: ``model`` (the segmenter's, as the node gets them) and ``gt masks`` (the
+ground-truth segments, each thing with the embedding of the model's segment that
+overlaps it most), which separates association from segmentation quality. Everything is
 deterministic for a given model, so each figure is computed once; the spread shown is
 over sequences: per-sequence AQ (median, min..max) and, for each baseline, on how many
 sequences HiLA-MB's AQ is higher / lower. Goal: HiLA-MB AQ above both baselines on the
 occlusion split by at least 5 points.
 
-``--diagnose`` adds what helps explain the result: how well the model's embeddings tell
-one track from another (the same track across a gap of at least 8 frames against other
-tracks of its class), and AQ on the occlusion split for a few settings of T, alpha and
-tau around the defaults (HiLA-MB and naive-MB) on the same segments.
+``--diagnose`` adds, per kind of segments on the occlusion split, what helps explain the
+result: how well the model's embeddings tell one track from another (the same track
+across a gap of at least 8 frames against other tracks of its class), the AQ a perfect
+association of the segments would reach, AQ with the embeddings replaced (all equal:
+location only; one per true track: perfect appearance), and AQ for a few settings of T,
+alpha, lambda and tau around the defaults.
 
     python benchmarks/ablation_tracking.py [--model CKPT] [--sequences 10] [--frames 60]
-        [--splits occlusion test] [--modes ...] [--cache DIR] [--diagnose]
+        [--splits occlusion test] [--modes ...] [--segments model "gt masks"]
+        [--cache DIR] [--diagnose]
 """
 from __future__ import annotations
 
@@ -26,19 +32,22 @@ import hashlib
 import itertools
 import os
 import platform
+import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.errors import VpsRosError
 from vps_ros.metrics import LabelSpace, MetricStats, SequenceEvaluator
+from vps_ros.model import Segmenter
 from vps_ros.panoptic import from_segments
 from vps_ros.pipeline import DEFAULT_MODEL, PipelineConfig, load_segmenter
 from vps_ros.resources import model_path
-from scipy import ndimage
-
 from vps_ros.tracking import MODES, MatchingSpace, TrackerConfig, make_tracker
 from vps_ros.tracking.similarity import mask_iou
 from vps_ros.types import FrameSegments
@@ -50,7 +59,7 @@ MIN_GAP = 8          # frames: a track re-seen after at least this many is a re-
 
 @dataclasses.dataclass
 class Sequence:
-    """One sequence's model segments and ground truth, shared by every tracker."""
+    """One sequence's segments and ground truth, frame by frame, shared by every tracker."""
 
     name: str
     segments: list[FrameSegments]
@@ -99,6 +108,7 @@ def file_digest(path: Path) -> str:
 
 
 def save_sequence(path: Path, sequence: Sequence) -> None:
+    """Cache one sequence: segment maps stacked, per-segment arrays concatenated."""
     segs = sequence.segments
     counts = np.array([s.num_segments for s in segs], np.int64)
     np.savez_compressed(
@@ -123,7 +133,8 @@ def load_sequence(path: Path, name: str) -> Sequence:
     return Sequence(name, segments, list(data["ground_truth"]))
 
 
-def segment_sequence(segmenter, dataset: SyntheticDataset, index: int) -> tuple[Sequence, float]:
+def segment_sequence(segmenter: Segmenter, dataset: SyntheticDataset, index: int
+                     ) -> tuple[Sequence, float]:
     """The model's segments of every frame of one sequence, and the model's seconds."""
     segments, ground_truth, seconds = [], [], 0.0
     for frame in dataset.sequence(index):
@@ -134,7 +145,8 @@ def segment_sequence(segmenter, dataset: SyntheticDataset, index: int) -> tuple[
     return Sequence(f"{dataset.split}/{index:04d}", segments, ground_truth), seconds
 
 
-def sequences(args, segmenter, digest: str, split: str):
+def sequences(args: argparse.Namespace, segmenter: Segmenter, digest: str, split: str
+              ) -> Iterator[tuple[Sequence, float]]:
     """Yield (Sequence, model seconds) of a split, from the cache when it has them."""
     dataset = SyntheticDataset(split, args.sequences, args.frames, args.height, args.width)
     for index in range(args.sequences):
@@ -435,4 +447,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except VpsRosError as exc:
+        print(f"ablation_tracking: {exc}", file=sys.stderr)
+        sys.exit(2)
