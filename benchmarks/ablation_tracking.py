@@ -15,7 +15,9 @@ occlusion split by at least 5 points.
 
 ``--diagnose`` adds, per kind of segments on the occlusion split, what helps explain the
 result: how well the model's embeddings tell one track from another (the same track
-across a gap of at least 8 frames against other tracks of its class), the AQ a perfect
+across a gap of at least 8 frames against other tracks of its class), how often each
+mode keeps a track's id across gaps of 1, 2..7 and >= 8 frames and how often it gives a
+segment another track's id, the AQ a perfect
 association of the segments would reach, AQ with the embeddings replaced (all equal:
 location only; one per true track: perfect appearance), and AQ for a few settings of T,
 alpha, lambda and tau around the defaults.
@@ -273,6 +275,35 @@ def with_embeddings(sequence: Sequence, space: LabelSpace, kind: str) -> Sequenc
     return Sequence(sequence.name, frames, sequence.ground_truth)
 
 
+def id_continuity(loaded: list[Sequence], labels: list[list[np.ndarray]],
+                  config: TrackerConfig, divisor: int) -> str:
+    """How a tracker links the segments that cover a true track (IoU > 0.5): the share
+    that keep the id the track had when last seen, 1, 2..7 or >= MIN_GAP frames before;
+    and how many take an id last given to another true track (a false merge)."""
+    kept = {"1": [0, 0], "2-7": [0, 0], f">={MIN_GAP}": [0, 0]}
+    merged = links = 0
+    for sequence, sequence_labels in zip(loaded, labels):
+        tracker = make_tracker(config, divisor)
+        last: dict[int, tuple[int, int]] = {}     # true track -> (frame, id)
+        owner: dict[int, int] = {}                 # id -> true track it was last given to
+        for t, (segments, label) in enumerate(zip(sequence.segments, sequence_labels)):
+            ids = tracker.update(segments)
+            for k in np.flatnonzero(label >= 0):
+                track_id, given = int(label[k]), int(ids[k])
+                if track_id in last:
+                    gap = t - last[track_id][0]
+                    key = "1" if gap == 1 else "2-7" if gap < MIN_GAP else f">={MIN_GAP}"
+                    kept[key][0] += last[track_id][1] == given
+                    kept[key][1] += 1
+                links += 1
+                merged += owner.get(given, track_id) != track_id
+                last[track_id] = (t, given)
+                owner[given] = track_id
+    shares = ", ".join(f"after {key} frames {100 * n / max(total, 1):.1f} % of {total}"
+                       for key, (n, total) in kept.items())
+    return f"kept id {shares}; took the id of another track {merged} of {links}"
+
+
 def embedding_check(loaded: list[Sequence], divisor: int) -> None:
     """Cosine of a track's embedding with the same track re-seen after >= MIN_GAP frames,
     against other tracks of its class in the same frame; and how often the same track is
@@ -317,6 +348,11 @@ def score_all(loaded: list[Sequence], config: TrackerConfig, space: LabelSpace) 
 def diagnose(loaded: list[Sequence], space: LabelSpace) -> None:
     """What limits AQ on these sequences: the segments, the embeddings, or the tracker."""
     embedding_check(loaded, space.label_divisor)
+    print("id continuity of the segments covering a true track:")
+    labels = [track_labels(sequence, space.label_divisor) for sequence in loaded]
+    for mode in MODES:
+        continuity = id_continuity(loaded, labels, TrackerConfig(mode=mode), space.label_divisor)
+        print(f"  {mode:<20} {continuity}", flush=True)
     ceiling = Score()
     for sequence in loaded:
         ceiling.add(oracle_stats(sequence, space), MatchingSpace())
