@@ -2,13 +2,12 @@
 messages (ROS-free: the offline replay records the same messages the node publishes).
 
 The object fields follow DESIGN.md's PanopticObject; boxes are clipped to the panoptic
-image as the node clips them (``vps_ros.ros.convert``), so offline and live replay
-record the same objects.
+image (``vps_ros.objmsg``, the node's fields too), so offline and live replay record
+the same objects.
 """
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ from rosbags.rosbag2 import Writer, WriterError
 from .. import imgmsg
 from ..data import bags
 from ..errors import DataError
+from ..objmsg import object_fields, roi_fields
 from ..types import ClassTable, TrackedFrame, TrackedObject
 
 OBJECTS = "vps_ros/msg/PanopticObjectArray"
-_UINT32_MAX = 2 ** 32 - 1
 
 
 @dataclass
@@ -76,26 +75,12 @@ class MessageFactory:
     def objects(self, frame: TrackedFrame, frame_id: str):
         t = self.store.types
         height, width = frame.panoptic.shape
+        roi = t["sensor_msgs/msg/RegionOfInterest"]
         items = [t["vps_ros/msg/PanopticObject"](
-            id=o.track_id, panoptic_id=o.class_id * frame.label_divisor + o.track_id,
-            class_id=o.class_id, class_name=self.classes[o.class_id].name,
-            is_thing=o.is_thing, score=float(o.score), area=min(int(o.area), _UINT32_MAX),
-            bbox=self._roi(o.box, width, height), velocity_x=float(o.velocity[0]),
-            velocity_y=float(o.velocity[1]), age=min(int(o.age), _UINT32_MAX),
-            frames_since_seen=min(int(o.frames_since_seen), _UINT32_MAX))
-            for o in frame.objects]
+            bbox=roi(**roi_fields(o.box, width, height), do_rectify=False),
+            **object_fields(o, self.classes, frame.label_divisor)) for o in frame.objects]
         return t[OBJECTS](header=self.header(frame.stamp_ns, frame_id),
                           label_divisor=frame.label_divisor, objects=items)
-
-    def _roi(self, box: tuple[float, float, float, float], width: int, height: int):
-        x0, y0, x1, y1 = box
-        left = min(max(math.floor(x0), 0), width)
-        top = min(max(math.floor(y0), 0), height)
-        right = min(max(math.ceil(x1), left), width)
-        bottom = min(max(math.ceil(y1), top), height)
-        return self.store.types["sensor_msgs/msg/RegionOfInterest"](
-            x_offset=left, y_offset=top, width=right - left, height=bottom - top,
-            do_rectify=False)
 
     def serialize(self, msg: Any, msgtype: str) -> bytes:
         return bytes(self.store.serialize_cdr(msg, msgtype))

@@ -5,8 +5,6 @@ this module only moves fields between that and the rclpy message classes.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
@@ -15,10 +13,8 @@ from vps_ros.errors import DataError
 from vps_ros.imgmsg import (COLOR_ENCODINGS, check_fields, decode_compressed, from_array,
                             to_array)
 from vps_ros.msg import PanopticObject, PanopticObjectArray
+from vps_ros.objmsg import object_fields, roi_fields
 from vps_ros.types import ClassTable, TrackedFrame, TrackedObject
-
-_UINT32_MAX = 2 ** 32 - 1
-
 
 def stamp_ns(header: Header) -> int:
     """A header's stamp in nanoseconds."""
@@ -71,22 +67,10 @@ def objects_msg(frame: TrackedFrame, classes: ClassTable, header: Header) -> Pan
 
 def _object(obj: TrackedObject, classes: ClassTable, label_divisor: int, width: int,
             height: int) -> PanopticObject:
-    return PanopticObject(
-        id=obj.track_id, panoptic_id=obj.class_id * label_divisor + obj.track_id,
-        class_id=obj.class_id, class_name=classes[obj.class_id].name, is_thing=obj.is_thing,
-        score=float(obj.score), area=min(int(obj.area), _UINT32_MAX),
-        bbox=roi(obj.box, width, height),
-        velocity_x=float(obj.velocity[0]), velocity_y=float(obj.velocity[1]),
-        age=min(int(obj.age), _UINT32_MAX),
-        frames_since_seen=min(int(obj.frames_since_seen), _UINT32_MAX))
+    return PanopticObject(bbox=roi(obj.box, width, height),
+                          **object_fields(obj, classes, label_divisor))
 
 
 def roi(box: tuple[float, float, float, float], width: int, height: int) -> RegionOfInterest:
     """The pixels a box ``(x0, y0, x1, y1)`` (x1/y1 exclusive) covers, inside the image."""
-    x0, y0, x1, y1 = box
-    left = min(max(math.floor(x0), 0), width)
-    top = min(max(math.floor(y0), 0), height)
-    right = min(max(math.ceil(x1), left), width)
-    bottom = min(max(math.ceil(y1), top), height)
-    return RegionOfInterest(x_offset=left, y_offset=top, width=right - left,
-                            height=bottom - top)
+    return RegionOfInterest(**roi_fields(box, width, height))
