@@ -23,7 +23,7 @@ def test_config_defaults_and_yaml_values():
     config = from_mapping(TrackerConfig, {"mode": "naive_mb", "tau": 5, "alpha": 0.6},
                           "perception.yaml: tracker")
     assert (config.mode, config.tau, config.alpha, config.lam) == ("naive_mb", 5, 0.6, 0.8)
-    assert TrackerConfig().mode == "hila_mb" and set(MODES) == {
+    assert TrackerConfig().mode == "hila_mb_near_online" and set(MODES) == {
         "hila_mb", "hila_mb_near_online", "naive_mb", "iou_stitch"}
 
 

@@ -85,7 +85,7 @@ def test_memory_appearance_is_the_moving_average():
     # 0.2 e0 + 0.8 e60, at 49.1 degrees; a detection at -12 degrees is 61.1 degrees from
     # it (cos 0.48 > alpha 0.4) but 72 degrees from e60 alone (cos 0.31).
     def ids(lam):
-        tracker = make_tracker(TrackerConfig(lam=lam, alpha=0.4))
+        tracker = make_tracker(TrackerConfig(mode="hila_mb", lam=lam, alpha=0.4))
         return [int(tracker.update(frame_of([BOX], [angle(a)]))[1]) for a in (0, 60, -12)]
 
     assert ids(0.8) == [1, 1, 1]
@@ -93,7 +93,7 @@ def test_memory_appearance_is_the_moving_average():
 
 
 def test_constant_velocity_prediction_while_unseen():
-    tracker = make_tracker(TrackerConfig())
+    tracker = make_tracker(TrackerConfig(mode="hila_mb"))
     for box in [(100, 50, 140, 80), (110, 52, 150, 82)]:
         tracker.update(frame_of([box], [E0]))
     for k, expected in [(1, (120, 54, 160, 84)), (2, (130, 56, 170, 86))]:
@@ -115,7 +115,7 @@ def test_match_counts_only_above_alpha(alpha, matched):
     # Box moved 64 px right on a 512 px wide image: d^2 = 2 * 0.125^2; cosine 0.8.
     expected = math.exp(-2 * 0.125 ** 2 / 0.2) * 0.8
     assert 0.67 < expected < 0.70
-    tracker = make_tracker(TrackerConfig(alpha=alpha, temperature=0.2))
+    tracker = make_tracker(TrackerConfig(mode="hila_mb", alpha=alpha, temperature=0.2))
     tracker.update(frame_of([BOX], [E0]))
     moved = (BOX[0] + 64, BOX[1], BOX[2] + 64, BOX[3])
     ids = tracker.update(frame_of([moved], [(0.8, 0.6, 0.0, 0.0)]))
@@ -132,7 +132,7 @@ def test_location_term_separates_what_appearance_alone_matches():
 
 @pytest.mark.parametrize("gap, same", [(3, True), (4, False)])
 def test_memory_refresh_after_tau(gap, same):
-    tracker = make_tracker(TrackerConfig(tau=3))
+    tracker = make_tracker(TrackerConfig(mode="hila_mb", tau=3))
     tracker.update(frame_of([BOX], [E0]))
     for k in range(1, gap + 1):
         tracker.update(frame_of([], []))
@@ -143,7 +143,7 @@ def test_memory_refresh_after_tau(gap, same):
 
 
 def test_classes_are_matched_only_with_their_own_class():
-    tracker = make_tracker(TrackerConfig())
+    tracker = make_tracker(TrackerConfig(mode="hila_mb"))
     tracker.update(frame_of([BOX], [E0], [CAR]))
     ids = tracker.update(frame_of([BOX], [E0], [PEDESTRIAN]))
     assert ids[1] == 2
@@ -152,13 +152,13 @@ def test_classes_are_matched_only_with_their_own_class():
 
     # A car and a pedestrian in memory; the pedestrian's stored box and appearance match
     # the new car detection exactly, the car's only roughly: the car's id wins.
-    tracker = make_tracker(TrackerConfig())
+    tracker = make_tracker(TrackerConfig(mode="hila_mb"))
     tracker.update(frame_of([(60, 40, 120, 80), BOX], [angle(30), E0], [CAR, PEDESTRIAN]))
     ids = tracker.update(frame_of([BOX], [E0], [CAR]))
     assert ids[1] == 1
 
 
 def test_stuff_segments_get_id_zero_and_empty_frames_pass():
-    tracker = make_tracker(TrackerConfig())
+    tracker = make_tracker(TrackerConfig(mode="hila_mb"))
     assert tracker.update(frame_of([], [])).tolist() == [0]
     assert tracker.update(frame_of([BOX], [E0])).tolist() == [0, 1]

@@ -27,7 +27,7 @@ def _churn(label_divisor: int, frames: int, seed: int = 0):
     """Objects at fixed slots with distinct looks come and go at random; per frame
     yield (names of visible objects, their ids, ids held in memory before the frame)."""
     rng = np.random.default_rng(seed)
-    tracker = make_tracker(TrackerConfig(tau=4), label_divisor=label_divisor)
+    tracker = make_tracker(TrackerConfig(mode="hila_mb", tau=4), label_divisor=label_divisor)
     slots = [(20 + 60 * k, 140, 70 + 60 * k, 190) for k in range(6)]
     occupant = [None] * len(slots)
     looks, born = {}, 0
@@ -81,7 +81,7 @@ def test_when_every_id_is_held_the_longest_unseen_object_is_evicted():
     looks = {name: unit(np.eye(4)[k]) for k, name in enumerate("ABCD")}
     boxes = {"A": (10, 140, 60, 190), "B": (110, 140, 160, 190), "C": (210, 140, 260, 190),
              "D": (310, 140, 360, 190)}
-    tracker = make_tracker(TrackerConfig(tau=100), label_divisor=4)     # ids 1..3
+    tracker = make_tracker(TrackerConfig(mode="hila_mb", tau=100), label_divisor=4)     # ids 1..3
 
     def show(names):
         return tracker.update(frame_of([boxes[n] for n in names], [looks[n] for n in names]))
@@ -95,7 +95,7 @@ def test_when_every_id_is_held_the_longest_unseen_object_is_evicted():
 
 
 def test_a_frame_with_more_things_than_ids_is_rejected_without_harm():
-    tracker = make_tracker(TrackerConfig(), label_divisor=4)
+    tracker = make_tracker(TrackerConfig(mode="hila_mb"), label_divisor=4)
     looks = [unit(np.eye(4)[k]) for k in range(4)]
     boxes = [(10 + 100 * k, 140, 60 + 100 * k, 190) for k in range(4)]
     assert tracker.update(frame_of(boxes[:2], looks[:2])).tolist() == [0, 1, 2]
@@ -108,4 +108,4 @@ def test_a_frame_with_more_things_than_ids_is_rejected_without_harm():
 
 def test_label_divisor_is_checked():
     with pytest.raises(ConfigError, match="tracker: label_divisor must be >= 2"):
-        make_tracker(TrackerConfig(), label_divisor=1)
+        make_tracker(TrackerConfig(mode="hila_mb"), label_divisor=1)
