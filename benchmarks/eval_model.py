@@ -2,7 +2,7 @@
 models/MODEL_CARD.md.
 
     python benchmarks/eval_model.py [--model models/default.pt] [--split test]
-        [--sequences 20] [--frames 24] [--tracker hila_mb] [--threads 1]
+        [--sequences 20] [--frames 24] [--tracker MODE] [--threads 1]
 
 Image PQ (every frame on its own) of the segmenter, then VPQ (windows of 1..4
 consecutive frames; every synthetic frame is annotated) and STQ / AQ of the whole
@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--sequences", type=int, default=20)
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--tracker", default="hila_mb", help="tracker mode")
+    parser.add_argument("--tracker", default=TrackerConfig().mode,
+                        help="tracker mode (default: the default TrackerConfig's)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
