@@ -1,7 +1,6 @@
 """Regression guard of the shipped model: its quality on freshly generated frames of the
 held-out synthetic test split, and that the node's default path finds it."""
 import pytest
-import torch
 
 from vps_ros.data.synthetic import SyntheticDataset
 from vps_ros.model import Segmenter
@@ -15,7 +14,6 @@ MAX_BYTES = 25 * 2 ** 20
 
 @pytest.fixture(scope="module")
 def segmenter():
-    torch.set_num_threads(2)
     return Segmenter.from_checkpoint(SHIPPED)
 
 
