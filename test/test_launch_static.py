@@ -8,18 +8,18 @@ import re
 import yaml
 
 from conftest import REPO
+from launch_ast import calls, launch_tree
 from vps_ros.ros.node_config import NodeConfig, node_parameters
 
 LAUNCH = REPO / "launch" / "perception.launch.py"
 
 
 def _tree() -> ast.Module:
-    return ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
+    return launch_tree(LAUNCH)
 
 
 def _calls(name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(_tree()) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+    return calls(_tree(), name)
 
 
 def _keywords(call: ast.Call) -> dict[str, ast.AST]:

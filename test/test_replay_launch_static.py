@@ -5,6 +5,7 @@ import ast
 import re
 
 from conftest import REPO
+from launch_ast import calls, launch_tree
 from vps_ros.cli import build_parser
 from vps_ros.replay import cli as replay_cli
 
@@ -12,12 +13,11 @@ LAUNCH = REPO / "launch" / "replay_eval.launch.py"
 
 
 def _tree() -> ast.Module:
-    return ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
+    return launch_tree(LAUNCH)
 
 
 def _calls(name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(_tree()) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+    return calls(_tree(), name)
 
 
 def _replay_options() -> set[str]:
