@@ -1,10 +1,12 @@
 """Segmenter speed: parameters, GFLOPs, latency per frame, share of the matmul peak.
 
-    python benchmarks/bench_segmenter.py [--checkpoint models/default.pt]
+    python benchmarks/bench_segmenter.py [--checkpoint models/default.pt] [--no-compile]
 
 CPU: one 256x512 frame at a time (the model's input size), ``torch.inference_mode``,
 channels_last, batch norm folded; the network alone and ``Segmenter.segment`` end to
-end (resize, network, mask-wise merge, boxes). The matmul peak is measured here with
+end (resize, network, mask-wise merge, boxes), first as it is, then compiled
+(``Segmenter(compile=True)``: torch.compile with frozen weights; the compile time is
+printed, and is shorter when the disk cache already holds this network). The matmul peak is measured here with
 the same threads (fp32 1024x1024 matmul); the share is GFLOPs per frame / latency /
 peak. With a GPU also frames/s at 512x1024 in fp16 autocast. Prints median, p95 and the
 spread (min..max) of every timing; the machine is shared, so repeat runs.
@@ -75,12 +77,28 @@ def test_image(height: int, width: int) -> np.ndarray:
         return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
+def time_segmenter(segmenter: Segmenter, image: np.ndarray, gflops: float, peak: float,
+                   repeats: int, name: str) -> None:
+    batch = torch.from_numpy(image).permute(2, 0, 1)[None].float().contiguous(
+        memory_format=torch.channels_last)
+    net_ms = timings(lambda: segmenter.run_network(batch), repeats)
+    seg_ms = timings(lambda: segmenter.segment([image]), repeats)
+    segments = segmenter.segment([image])[0].num_segments
+    rate = gflops / (statistics.median(net_ms) / 1e3)
+    print(f"  {name}:")
+    print(f"    network        {describe(net_ms)}")
+    print(f"    segment() e2e  {describe(seg_ms)}  ({segments} segments)")
+    print(f"    network reaches {rate / peak:.0%} of the matmul peak ({rate:.0f} GFLOP/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help=f"default: models/{DEFAULT_CHECKPOINT} if present, "
                         "else the default architecture with random weights")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the compiled network (its compilation takes ~1 min)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -95,26 +113,17 @@ def main() -> None:
     print(f"parameters: {params / 1e6:.2f} M ({params * 4 / 2**20:.1f} MiB fp32)")
     print(f"GFLOPs per {h}x{w} frame: {gflops:.2f} (multiply-add = 2 FLOPs)")
 
-    segmenter = Segmenter(net, classes, "cpu")
-    fused = segmenter.net
     image = test_image(h, w)
-    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().contiguous(
-        memory_format=torch.channels_last)
-
-    def network():
-        with torch.inference_mode():
-            fused(tensor)
-
     peak = matmul_peak_gflops("cpu")
-    net_ms = timings(network, args.repeats)
-    seg_ms = timings(lambda: segmenter.segment([image]), args.repeats)
-    segments = segmenter.segment([image])[0].num_segments
-    share = gflops / (statistics.median(net_ms) / 1e3) / peak
     print(f"CPU, {torch.get_num_threads()} threads, matmul peak {peak:.0f} GFLOP/s")
-    print(f"  network        {describe(net_ms)}")
-    print(f"  segment() e2e  {describe(seg_ms)}  ({segments} segments)")
-    print(f"  network reaches {share:.0%} of the matmul peak "
-          f"({gflops / (statistics.median(net_ms) / 1e3):.0f} GFLOP/s)")
+    variants = [("uncompiled", False)] + ([] if args.no_compile else [("compiled", True)])
+    for name, compile in variants:
+        start = time.perf_counter()
+        segmenter = Segmenter(load(args.checkpoint)[0], classes, "cpu", compile=compile)
+        segmenter.warm_up()
+        if compile:
+            print(f"  compiled: {segmenter.compiled}, in {time.perf_counter() - start:.0f} s")
+        time_segmenter(segmenter, image, gflops, peak, args.repeats, name)
 
     if torch.cuda.is_available():
         gpu = Segmenter(load(args.checkpoint)[0], classes, "cuda")

@@ -77,3 +77,38 @@ def test_an_empty_batch_gives_no_results(segmenter):
 def test_bad_images_raise_a_clear_error(segmenter, image, message):
     with pytest.raises(DataError, match=message):
         segmenter.segment([_image(64, 128), image])
+
+
+@pytest.mark.slow
+def test_the_compiled_network_gives_the_segments_of_the_uncompiled_one():
+    torch.manual_seed(0)
+    net = KMaXNet(SMALL, len(CLASSES))
+    eager = Segmenter(net, CLASSES, postprocess=LOOSE)
+    compiled = Segmenter(KMaXNet(SMALL, len(CLASSES)), CLASSES, postprocess=LOOSE,
+                         compile=True)
+    compiled.net.load_state_dict(eager.net.state_dict())
+    compiled.warm_up()
+    assert compiled.compiled
+    images = [_image(64, 128, 7), _image(90, 200, 8), _image(64, 128, 9)]
+    for ours, theirs in zip(compiled.segment(images), eager.segment(images)):
+        # Fused kernels round differently: allow the odd pixel on a mask's edge.
+        assert (ours.segment_map != theirs.segment_map).mean() < 0.01
+        assert ours.class_ids.tolist() == theirs.class_ids.tolist()
+        np.testing.assert_allclose(ours.embeddings, theirs.embeddings, atol=1e-4)
+
+
+def test_a_failed_compilation_is_logged_and_the_network_runs_uncompiled(caplog):
+    torch.manual_seed(0)
+    segmenter = Segmenter(KMaXNet(SMALL, len(CLASSES)), CLASSES, postprocess=LOOSE,
+                          compile=True)
+
+    def no_compiler(_):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore lines")
+    segmenter._compiled = no_compiler
+    expected = Segmenter(KMaXNet(SMALL, len(CLASSES)), CLASSES, postprocess=LOOSE)
+    expected.net.load_state_dict(segmenter.net.state_dict())
+    result = segmenter.segment([_image(64, 128, 4)])[0]
+    assert not segmenter.compiled
+    assert "running it uncompiled: RuntimeError: InvalidCxxCompiler" in caplog.text
+    assert np.array_equal(result.segment_map,
+                          expected.segment([_image(64, 128, 4)])[0].segment_map)

@@ -131,9 +131,7 @@ class PerceptionNode(LifecycleNode):
         try:
             config = params.read(self)
             self._segmenter = load_segmenter(config)
-            # A network's first call is several times slower (allocations, kernel
-            # selection): pay it here rather than on the first camera frame.
-            self._segmenter.segment([np.zeros(self._segmenter.input_size + (3,), np.uint8)])
+            self._segmenter.warm_up()
             for index, name in enumerate(config.cameras):
                 self._streams.append(self._make_stream(index, name, config))
             self._diagnostics = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
