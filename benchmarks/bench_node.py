@@ -14,7 +14,7 @@ frames sent but never received by the node. RSS is the node's resident memory af
 frames, every 200 frames after, and at the end.
 
     python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
-                                    [--model PATH] [--threads N] [--repeats 1]
+                                    [--model PATH] [--threads N] [--compile] [--repeats 1]
 
 Without ``--model``: models/default.pt if it exists, otherwise a randomly initialised
 network of the default architecture (ModelConfig defaults, 256x512): the same
@@ -65,14 +65,14 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
 
 
 def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
-               domain: int, folder: Path) -> dict:
+               compile: bool, domain: int, folder: Path) -> dict:
     from vps_ros.resources import config_path
     from vps_ros.ros.node_config import node_command
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONUNBUFFERED="1")
     names = ["cam0", "cam1"][:cameras] if cameras > 1 else [""]
     node_log = open(folder / f"node_{rate}_{cameras}.log", "w")
-    overrides = {"model": str(checkpoint), "cameras": names}
+    overrides = {"model": str(checkpoint), "cameras": names, "compile": compile}
     if threads is not None:
         overrides["threads"] = threads
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
@@ -131,11 +131,11 @@ def drive(spec: dict) -> dict:
                                      QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
             for k, p in enumerate(prefix)]
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # configure compiles the network with --compile
     while not (all(p.get_subscription_count() for p in pubs)
                and all(s.get_publisher_count() for s in subs)):
         if time.monotonic() > deadline:
-            raise SystemExit("the node did not come up within 120 s")
+            raise SystemExit("the node did not come up within 300 s")
         rclpy.spin_once(node, timeout_sec=0.05)
 
     period, sent, rss = 1.0 / spec["rate"], 0, []
@@ -185,6 +185,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="checkpoint (default: see above)")
     parser.add_argument("--threads", type=int,
                         help="the node's threads parameter (default: the params file's)")
+    parser.add_argument("--compile", action="store_true",
+                        help="set the node's compile parameter (torch.compile the network)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--driver", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,14 +198,14 @@ def main() -> None:
         checkpoint, what = (args.model, str(args.model)) if args.model else \
             default_checkpoint(folder)
         threads = args.threads if args.threads is not None else "params file's"
-        print(f"model: {what}; node threads parameter: {threads}; "
+        print(f"model: {what}; node threads parameter: {threads}; compile: {args.compile}; "
               f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         domain = 40 + os.getpid() % 50
         for cameras in args.cameras:
             for rate in args.rates:
                 print_row([run_config(rate, cameras, args.frames, checkpoint, args.threads,
-                                      domain, folder) for _ in range(args.repeats)])
+                                      args.compile, domain, folder) for _ in range(args.repeats)])
 
 
 def print_row(runs: list[dict]) -> None:
