@@ -7,7 +7,7 @@ import torch
 from scenes import SMALL
 from vps_ros.model.backbone import fuse_conv_bn
 from vps_ros.model.config import ModelConfig
-from vps_ros.model.kmax import kmeans_update
+from vps_ros.model.kmax import Predictor, kmeans_update
 from vps_ros.model.network import KMaXNet
 
 
@@ -81,3 +81,24 @@ def test_inconsistent_model_configs_are_rejected(key, value, message):
     from vps_ros.errors import ConfigError
     with pytest.raises(ConfigError, match=message):
         from_mapping(ModelConfig, {key: value, "num_heads": 4}, "model")
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_factorised_mask_logits_at_inference_equal_the_direct_ones(fused):
+    torch.manual_seed(0)
+    predictor = Predictor(query_dim=32, pixel_dim=8, mask_dim=24, num_classes=3)
+    bn = predictor.pixel_head[1]
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.5, 2.0)
+    bn.weight.data.normal_()
+    bn.bias.data.normal_()
+    queries, pixels = torch.randn(2, 7, 32), torch.randn(2, 8, 12, 20)
+    predictor.train()
+    predictor.pixel_head.eval()  # the direct way with the batch norm's running statistics
+    with torch.no_grad():
+        expected = predictor(queries, pixels)[1]
+        inference = fuse_conv_bn(copy.deepcopy(predictor)) if fused else predictor
+        assert inference.eval().factorise
+        got = inference(queries, pixels)[1]
+    assert got.shape == expected.shape == (2, 7, 12, 20)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

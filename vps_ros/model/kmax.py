@@ -31,7 +31,10 @@ class Predictor(nn.Module):
     """Class logits (C + 1, the last is "no object") and mask logits of the queries.
 
     Mask logits are the dot product of a per-query mask kernel with L2-normalised
-    per-pixel mask embeddings (kMaX's prediction head).
+    per-pixel mask embeddings (kMaX's prediction head). The pixel embedding is an affine
+    map ``v = W p + b`` of the pixel features (1x1 convolution + batch norm); where the
+    features are narrower than the embedding (strides 4 and 2), inference computes the
+    same logits without forming ``v`` (:func:`factorised_mask_logits`).
     """
 
     def __init__(self, query_dim: int, pixel_dim: int, mask_dim: int, num_classes: int) -> None:
@@ -40,15 +43,53 @@ class Predictor(nn.Module):
         self.mask_head = MLP(query_dim, query_dim, mask_dim)
         self.pixel_head = nn.Sequential(nn.Conv2d(pixel_dim, mask_dim, 1, bias=False),
                                         nn.BatchNorm2d(mask_dim))
+        self.factorise = pixel_dim < mask_dim
 
     def forward(self, queries: torch.Tensor, pixels: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        pixel_embed = F.normalize(self.pixel_head(pixels), dim=1)
-        b, c, h, w = pixel_embed.shape
-        # (B, HW, C) is a view of channels_last memory: one batched matmul, no copy.
-        flat = pixel_embed.permute(0, 2, 3, 1).reshape(b, h * w, c)
-        mask_logits = torch.bmm(self.mask_head(queries), flat.transpose(1, 2))
+        kernels = self.mask_head(queries)
+        b, _, h, w = pixels.shape
+        if self.factorise and not self.training:
+            weight, bias = affine_of(self.pixel_head)
+            mask_logits = factorised_mask_logits(kernels, _flat(pixels), weight, bias)
+        else:
+            pixel_embed = F.normalize(self.pixel_head(pixels), dim=1)
+            mask_logits = torch.bmm(kernels, _flat(pixel_embed).transpose(1, 2))
         return self.class_head(queries), mask_logits.view(b, -1, h, w)
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, HW, C); a view when ``x`` is channels_last (no copy)."""
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def affine_of(pixel_head: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W, b) with ``pixel_head(p) = W p + b`` per pixel: the 1x1 convolution, with the
+    eval-mode batch norm after it folded in (unless it already was)."""
+    conv = pixel_head[0]
+    weight = conv.weight.flatten(1)
+    bias = conv.bias if conv.bias is not None else weight.new_zeros(weight.shape[0])
+    if len(pixel_head) > 1:
+        bn = pixel_head[1]
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        weight, bias = weight * scale[:, None], (bias - bn.running_mean) * scale + bn.bias
+    return weight, bias
+
+
+def factorised_mask_logits(kernels: torch.Tensor, pixels: torch.Tensor, weight: torch.Tensor,
+                           bias: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``kernels . v / max(|v|, eps)`` with ``v = W p + b``, computed at the width of ``p``.
+
+    kernels (B, N, M), pixels (B, HW, C), weight (M, C), bias (M); returns (B, N, HW).
+    With ``A = K W`` and ``c = K b``: ``K v = A p + c``, and ``|v|^2 = p.(W^T W) p +
+    2 (W^T b).p + b.b``. For C < M this costs C/M of the direct way and never holds the
+    (HW, M) embeddings.
+    """
+    numerator = torch.bmm(kernels @ weight, pixels.transpose(1, 2)) + (kernels @ bias)[..., None]
+    gram, cross = weight.T @ weight, weight.T @ bias
+    squared = ((pixels @ gram) * pixels).sum(-1) + 2 * (pixels @ cross) + bias @ bias
+    return numerator / squared.clamp_min(0).sqrt().clamp_min(eps)[:, None, :]
 
 
 class KMeansLayer(nn.Module):
