@@ -32,6 +32,7 @@ GRID = {
     "overlap_threshold": [0.5, 0.6, 0.7, 0.8],
     "min_area_thing": [0, 16, 32, 48, 64, 96, 128],
     "min_area_stuff": [0, 64, 128, 256],
+    "split_things": [False, True],
 }
 
 

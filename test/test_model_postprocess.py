@@ -135,3 +135,46 @@ def test_resize_maps_segments_back_and_drops_those_that_vanish():
 def test_postprocess_thresholds_are_validated():
     with pytest.raises(ConfigError, match="perception.yaml: segmenter.class_threshold: 1.5"):
         from_mapping(PostprocessConfig, {"class_threshold": 1.5}, "perception.yaml: segmenter")
+
+
+def _two_blobs(first=(0, 0, 3, 3), second=(5, 4, 10, 8)):
+    """One query's mask covering two separate boxes."""
+    masks = masks_for(first)
+    x0, y0, x1, y1 = second
+    masks[0, y0:y1, x0:x1] = 10.0
+    return masks
+
+
+def test_a_thing_mask_in_separate_parts_becomes_one_segment_per_part():
+    embeddings = torch.tensor([[0.0, 3.0, 4.0]])
+    seg = merge(logits_for([(2, 0.9)]), _two_blobs(), embeddings=embeddings)
+    # The largest part (5 x 4) keeps the query's segment; the other is appended.
+    assert seg.class_ids.tolist() == [2, 2] and seg.areas.tolist() == [20, 9]
+    assert seg.boxes.tolist() == [[5, 4, 10, 8], [0, 0, 3, 3]]
+    assert seg.scores[0] == seg.scores[1]
+    np.testing.assert_allclose(seg.embeddings, [[0.0, 0.6, 0.8]] * 2, atol=1e-6)
+    whole = merge(logits_for([(2, 0.9)]), _two_blobs(),
+                  PostprocessConfig(min_area_thing=0, min_area_stuff=0, split_things=False))
+    assert whole.num_segments == 1 and whole.areas.tolist() == [29]
+
+
+def test_small_parts_stay_with_their_segment_and_diagonal_neighbours_are_one_part():
+    seg = merge(logits_for([(2, 0.9)]), _two_blobs(),
+                PostprocessConfig(min_area_thing=10, min_area_stuff=0))
+    assert seg.num_segments == 1 and seg.areas.tolist() == [29]
+    touching = merge(logits_for([(3, 0.9)]), _two_blobs(second=(3, 3, 6, 6)))
+    assert touching.num_segments == 1 and touching.areas.tolist() == [18]
+
+
+def test_stuff_in_separate_parts_stays_one_segment():
+    seg = merge(logits_for([(0, 0.9)]), _two_blobs())
+    assert seg.num_segments == 1 and seg.areas.tolist() == [29]
+
+
+def test_splitting_respects_max_segments():
+    class_logits = logits_for([(2, 0.9), (3, 0.8)])
+    masks = torch.cat([_two_blobs(), masks_for((0, 5, 2, 8))])
+    config = PostprocessConfig(min_area_thing=0, min_area_stuff=0, max_segments=2)
+    assert merge(class_logits, masks, config).class_ids.tolist() == [2, 3]
+    config = PostprocessConfig(min_area_thing=0, min_area_stuff=0, max_segments=3)
+    assert merge(class_logits, masks, config).class_ids.tolist() == [2, 3, 2]

@@ -81,4 +81,7 @@ class PostprocessConfig:
     min_area_stuff: int = param(64, "minimum pixels of a stuff segment (model resolution)",
                                 lo=0)
     merge_stuff: bool = param(True, "merge the stuff segments of one class into one segment")
+    split_things: bool = param(True, "a thing segment's disconnected parts of at least "
+                               "min_area_thing pixels become segments of their own (a query "
+                               "that covered several objects of one class)")
     max_segments: int = param(100, "at most this many segments per frame", lo=1)

@@ -4,7 +4,9 @@ Mask-wise merge (Panoptic FPN, kMaX-DeepLab inference): queries whose best class
 (excluding "no object") is confident enough are visited in order of decreasing score;
 each claims the pixels of its binarised mask that no earlier segment claimed, and is
 dropped if too little of its mask is left (overlap threshold) or if what is left is
-too small (minimum areas). Stuff segments of one class are merged into one segment.
+too small (minimum areas). Stuff segments of one class are merged into one segment;
+a thing segment's disconnected parts become segments of their own (one query may
+cover several objects of a class, e.g. pedestrians on both sides of a street).
 """
 from __future__ import annotations
 
@@ -50,9 +52,40 @@ def merge_masks(class_logits: torch.Tensor, mask_logits: torch.Tensor,
         for row in reversed(range(len(rows))):
             segment_map = torch.where(full[row] > threshold, segment_of_row[row], segment_map)
     kept = candidates[founders]
-    return segments_from_map(segment_map.cpu().numpy(), labels[kept].cpu().numpy(),
+    segment_map = segment_map.cpu().numpy()
+    if config.split_things and len(kept):
+        segment_map, origin = split_parts(segment_map, is_thing[labels[kept].cpu().numpy()],
+                                          config.min_area_thing, config.max_segments)
+        kept = kept[torch.from_numpy(origin).to(kept.device)]
+    return segments_from_map(segment_map, labels[kept].cpu().numpy(),
                              scores[kept].cpu().numpy(), is_thing,
                              F.normalize(embeddings[kept].float(), dim=-1).cpu().numpy())
+
+
+def split_parts(segment_map: np.ndarray, thing: np.ndarray, min_area: int,
+                max_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every thing segment's disconnected parts (8-connected) of at least ``min_area``
+    pixels, but its largest, as new segments numbered after the existing ones.
+
+    Smaller parts stay with their segment. Returns the new map (``segment_map`` is
+    changed in place) and, per segment, the segment it came from.
+    """
+    origin = list(range(len(thing)))
+    boxes = ndimage.find_objects(segment_map + 1, len(thing))
+    for k in np.flatnonzero(thing):
+        if boxes[k] is None or len(origin) >= max_segments:
+            continue
+        window = segment_map[boxes[k]]
+        parts, count = ndimage.label(window == k, structure=np.ones((3, 3), bool))
+        if count < 2:
+            continue
+        sizes = np.bincount(parts.ravel(), minlength=count + 1)[1:]
+        for part in np.argsort(-sizes, kind="stable")[1:]:
+            if sizes[part] < min_area or len(origin) >= max_segments:
+                continue
+            window[parts == part + 1] = len(origin)
+            origin.append(k)
+    return segment_map, np.asarray(origin, np.int64)
 
 
 def _select(masks: torch.Tensor, labels: list[int], is_thing: np.ndarray, pixel_area: float,
