@@ -22,12 +22,12 @@ def test_the_shipped_checkpoint_exists_and_fits_the_size_budget():
     assert SHIPPED.stat().st_size <= MAX_BYTES
 
 
-def test_the_shipped_model_reaches_pq_0_6_on_eight_fresh_test_frames(segmenter):
+def test_the_shipped_model_reaches_pq_0_65_on_eight_fresh_test_frames(segmenter):
     """One frame from each of 8 test-split sequences, a different moment of each drive,
     generated now (never stored, never seen in training)."""
     dataset = SyntheticDataset("test", num_sequences=8, num_frames=12)
     frames = [f for f in dataset if f.index == 3 + int(f.sequence) % 8]
     assert len(frames) == 8
     result = panoptic_quality_of(segmenter, frames, dataset.label_divisor)
-    assert result["PQ"] >= 0.6, f"PQ {result['PQ']:.3f} on the test frames"
+    assert result["PQ"] >= 0.65, f"PQ {result['PQ']:.3f} on the test frames"
     assert result["PQ_stuff"] >= 0.6, f"PQ_stuff {result['PQ_stuff']:.3f}"

@@ -72,11 +72,11 @@ class PostprocessConfig:
 
     class_threshold: float = param(0.5, "minimum class probability of a kept query",
                                    lo=0.0, hi=1.0)
-    mask_threshold: float = param(0.5, "mask probability above which a pixel belongs to "
+    mask_threshold: float = param(0.6, "mask probability above which a pixel belongs to "
                                   "a query's mask", lo=0.0, hi=1.0)
     overlap_threshold: float = param(0.7, "minimum share of a mask not covered by earlier "
                                      "(higher-scoring) segments", lo=0.0, hi=1.0)
-    min_area_thing: int = param(16, "minimum pixels of a thing segment (model resolution)",
+    min_area_thing: int = param(48, "minimum pixels of a thing segment (model resolution)",
                                 lo=0)
     min_area_stuff: int = param(64, "minimum pixels of a stuff segment (model resolution)",
                                 lo=0)
