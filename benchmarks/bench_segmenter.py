@@ -4,12 +4,14 @@
 
 CPU: one 256x512 frame at a time (the model's input size), ``torch.inference_mode``,
 channels_last, batch norm folded; the network alone and ``Segmenter.segment`` end to
-end (resize, network, mask-wise merge, boxes), first as it is, then compiled
+end (resize, network, mask-wise merge, boxes), as it is and compiled
 (``Segmenter(compile=True)``: torch.compile with frozen weights; the compile time is
-printed, and is shorter when the disk cache already holds this network). The matmul peak is measured here with
-the same threads (fp32 1024x1024 matmul); the share is GFLOPs per frame / latency /
-peak. With a GPU also frames/s at 512x1024 in fp16 autocast. Prints median, p95 and the
-spread (min..max) of every timing; the machine is shared, so repeat runs.
+printed, and is shorter when the disk cache already holds this network). The matmul
+peak is measured with the same threads (fp32 1024x1024 matmul); the share is GFLOPs
+per frame / latency / peak. With a GPU also frames/s at 512x1024 in fp16 autocast.
+Prints median, p95 and the spread (min..max) of every timing. The machine is shared:
+the variants and the peak are timed in turns, round by round, and runs should be
+repeated.
 """
 from __future__ import annotations
 
@@ -77,18 +79,31 @@ def test_image(height: int, width: int) -> np.ndarray:
         return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def time_segmenter(segmenter: Segmenter, image: np.ndarray, gflops: float, peak: float,
-                   repeats: int, name: str) -> None:
+def time_segmenters(segmenters: dict[str, Segmenter], image: np.ndarray, gflops: float,
+                    repeats: int) -> None:
+    """Time the variants in turns, one call each per round, so that a neighbour's load on
+    this shared machine falls on all of them alike; the matmul peak is measured in the
+    same rounds."""
     batch = torch.from_numpy(image).permute(2, 0, 1)[None].float().contiguous(
         memory_format=torch.channels_last)
-    net_ms = timings(lambda: segmenter.run_network(batch), repeats)
-    seg_ms = timings(lambda: segmenter.segment([image]), repeats)
-    segments = segmenter.segment([image])[0].num_segments
-    rate = gflops / (statistics.median(net_ms) / 1e3)
-    print(f"  {name}:")
-    print(f"    network        {describe(net_ms)}")
-    print(f"    segment() e2e  {describe(seg_ms)}  ({segments} segments)")
-    print(f"    network reaches {rate / peak:.0%} of the matmul peak ({rate:.0f} GFLOP/s)")
+    net_ms = {name: [] for name in segmenters}
+    seg_ms = {name: [] for name in segmenters}
+    peaks = []
+    for _ in range(repeats):
+        for name, segmenter in segmenters.items():
+            net_ms[name] += timings(lambda: segmenter.run_network(batch), 1, warmup=0)
+            seg_ms[name] += timings(lambda: segmenter.segment([image]), 1, warmup=0)
+        peaks.append(matmul_peak_gflops("cpu", repeats=3))
+    peak = statistics.median(peaks)
+    print(f"CPU, {torch.get_num_threads()} threads, matmul peak {peak:.0f} GFLOP/s (median of "
+          f"the rounds, {min(peaks):.0f}..{max(peaks):.0f})")
+    for name, segmenter in segmenters.items():
+        rate = gflops / (statistics.median(net_ms[name]) / 1e3)
+        segments = segmenter.segment([image])[0].num_segments
+        print(f"  {name}:")
+        print(f"    network        {describe(net_ms[name])}")
+        print(f"    segment() e2e  {describe(seg_ms[name])}  ({segments} segments)")
+        print(f"    network reaches {rate / peak:.0%} of the matmul peak ({rate:.0f} GFLOP/s)")
 
 
 def main() -> None:
@@ -114,16 +129,17 @@ def main() -> None:
     print(f"GFLOPs per {h}x{w} frame: {gflops:.2f} (multiply-add = 2 FLOPs)")
 
     image = test_image(h, w)
-    peak = matmul_peak_gflops("cpu")
-    print(f"CPU, {torch.get_num_threads()} threads, matmul peak {peak:.0f} GFLOP/s")
-    variants = [("uncompiled", False)] + ([] if args.no_compile else [("compiled", True)])
-    for name, compile in variants:
+    segmenters = {}
+    for name, compile in [("uncompiled", False)] + ([] if args.no_compile else
+                                                    [("compiled", True)]):
         start = time.perf_counter()
-        segmenter = Segmenter(load(args.checkpoint)[0], classes, "cpu", compile=compile)
-        segmenter.warm_up()
+        segmenters[name] = Segmenter(load(args.checkpoint)[0], classes, "cpu", compile=compile)
+        for _ in range(5):
+            segmenters[name].warm_up()
         if compile:
-            print(f"  compiled: {segmenter.compiled}, in {time.perf_counter() - start:.0f} s")
-        time_segmenter(segmenter, image, gflops, peak, args.repeats, name)
+            print(f"compiled: {segmenters[name].compiled}, compilation and warm-up "
+                  f"{time.perf_counter() - start:.0f} s")
+    time_segmenters(segmenters, image, gflops, args.repeats)
 
     if torch.cuda.is_available():
         gpu = Segmenter(load(args.checkpoint)[0], classes, "cuda")

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 from scenes import CLASSES, SMALL
 from vps_ros.errors import DataError
@@ -89,12 +90,21 @@ def test_the_compiled_network_gives_the_segments_of_the_uncompiled_one():
     compiled.net.load_state_dict(eager.net.state_dict())
     compiled.warm_up()
     assert compiled.compiled
+    graphs = counters["stats"]["unique_graphs"]
     images = [_image(64, 128, 7), _image(90, 200, 8), _image(64, 128, 9)]
     for ours, theirs in zip(compiled.segment(images), eager.segment(images)):
         # Fused kernels round differently: allow the odd pixel on a mask's edge.
         assert (ours.segment_map != theirs.segment_map).mean() < 0.01
         assert ours.class_ids.tolist() == theirs.class_ids.tolist()
         np.testing.assert_allclose(ours.embeddings, theirs.embeddings, atol=1e-4)
+    # Batches made other ways (another batch stride, an inference tensor) reuse the
+    # compiled graph: a recompilation would stall a running node for seconds.
+    odd = torch.from_numpy(_image(64, 128)).permute(2, 0, 1)[None].float()
+    with torch.inference_mode():
+        made_in_inference_mode = torch.rand(2, 3, 64, 128) * 255
+    for batch in (odd, made_in_inference_mode):
+        compiled.run_network(batch)
+    assert counters["stats"]["unique_graphs"] == graphs
 
 
 def test_a_failed_compilation_is_logged_and_the_network_runs_uncompiled(caplog):

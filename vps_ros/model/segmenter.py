@@ -125,7 +125,8 @@ class Segmenter:
             if self._compiled is None:
                 return self._net(tensor)
             try:
-                outs = [self._compiled(tensor[i:i + 1]) for i in range(len(tensor))]
+                outs = [self._compiled(_canonical(tensor[i:i + 1]))
+                        for i in range(len(tensor))]
             except Exception as exc:  # compilation needs a C++ toolchain; the network does not
                 log.warning("torch.compile of the segmenter failed, running it uncompiled: "
                             "%s: %s", type(exc).__name__, (str(exc).splitlines() or [""])[0])
@@ -148,6 +149,15 @@ class Segmenter:
         if image.dtype != np.uint8:
             raise DataError(f"image {index} of the batch: expected uint8 pixels, got {image.dtype}")
         return resize_image(image, self.input_size)
+
+
+def _canonical(image: torch.Tensor) -> torch.Tensor:
+    """A copy of ``image`` made here, in inference mode, with the strides of a new
+    channels_last tensor. The compiled network is specialised to its input's exact
+    strides and kind (inference tensor or not), and those depend on how the caller made
+    the batch (a batch of one's batch stride is arbitrary): any mismatch would compile
+    the network again, a stall of many seconds."""
+    return torch.empty_like(image, memory_format=torch.channels_last).copy_(image)
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
