@@ -158,10 +158,11 @@ def test_a_thing_mask_in_separate_parts_becomes_one_segment_per_part():
     assert whole.num_segments == 1 and whole.areas.tolist() == [29]
 
 
-def test_small_parts_stay_with_their_segment_and_diagonal_neighbours_are_one_part():
+def test_small_parts_become_void_and_diagonal_neighbours_are_one_part():
     seg = merge(logits_for([(2, 0.9)]), _two_blobs(),
                 PostprocessConfig(min_area_thing=10, min_area_stuff=0))
-    assert seg.num_segments == 1 and seg.areas.tolist() == [29]
+    assert seg.num_segments == 1 and seg.areas.tolist() == [20]
+    assert seg.boxes.tolist() == [[5, 4, 10, 8]] and (seg.segment_map[:3, :3] == -1).all()
     touching = merge(logits_for([(3, 0.9)]), _two_blobs(second=(3, 3, 6, 6)))
     assert touching.num_segments == 1 and touching.areas.tolist() == [18]
 

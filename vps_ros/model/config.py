@@ -83,5 +83,6 @@ class PostprocessConfig:
     merge_stuff: bool = param(True, "merge the stuff segments of one class into one segment")
     split_things: bool = param(True, "a thing segment's disconnected parts of at least "
                                "min_area_thing pixels become segments of their own (a query "
-                               "that covered several objects of one class)")
+                               "that covered several objects of one class); smaller parts, "
+                               "but the largest, become void")
     max_segments: int = param(100, "at most this many segments per frame", lo=1)
