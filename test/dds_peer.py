@@ -1,6 +1,7 @@
 """A separate process for the message round-trip test: ``pub`` publishes one
 PanopticObjectArray built from a JSON description once a subscriber is matched;
-``sub`` prints the first message it receives as JSON and exits."""
+``sub`` prints the first message it receives as JSON and exits once the publisher
+has left."""
 import json
 import sys
 import time
@@ -67,6 +68,11 @@ def subscribe() -> None:
     if not received:
         sys.exit("nothing received within 30 s")
     print(json.dumps(to_dict(received[0])), flush=True)
+    # Stay until the publisher has left: it waits for this reader's acknowledgement, and a
+    # reader that leaves at once can take it along (seen: the publisher then hung).
+    leave_by = time.monotonic() + 20
+    while node.count_publishers(TOPIC) and time.monotonic() < leave_by:
+        rclpy.spin_once(node, timeout_sec=0.05)
 
 
 if __name__ == "__main__":
