@@ -18,8 +18,8 @@ import torch
 
 from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
 from .errors import ConfigError
-from .model import PostprocessConfig, Segmenter
-from .model.checkpoint import load_checkpoint
+from .model import MaskSegmenter, PostprocessConfig
+from .model.registry import LoadOptions, open_segmenter
 from .panoptic import DEFAULT_LABEL_DIVISOR, check_divisor, from_segments
 from .resources import model_path
 from .tracking import TrackerConfig, make_tracker
@@ -103,31 +103,25 @@ def read_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
     return nest_dotted(merged)
 
 
-def load_segmenter(config: PipelineConfig) -> Segmenter:
-    """The segmenter ``config`` names, with its thresholds and input size applied.
+def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
+    """The segmenter ``config`` names (any kind the model registry knows: see
+    :mod:`vps_ros.model.registry`), with its thresholds and input size applied.
 
-    A missing or bad checkpoint raises CheckpointError naming the file; "cuda" without
-    a GPU runs on the CPU with a logged warning. The input size is a setting of the
-    network's config, not of its weights: the network is convolutional up to stride-32
-    attention over whatever grid it gets, so any multiple of 32 runs (smaller is
-    faster and coarser).
+    A missing or bad model raises a :class:`~vps_ros.errors.VpsRosError` naming it;
+    "cuda" without a GPU runs on the CPU with a logged warning.
     """
     if config.threads:
         torch.set_num_threads(config.threads)
-    path = Path(config.model) if config.model else model_path(DEFAULT_MODEL)
-    checkpoint = load_checkpoint(path)
-    net = checkpoint.net
-    if config.input_height:
-        net.config = dataclasses.replace(net.config, input_height=config.input_height,
-                                         input_width=config.input_width)
-    return Segmenter(net, checkpoint.classes, config.device, config.postprocess,
-                     config.compile)
+    source = config.model or str(model_path(DEFAULT_MODEL))
+    input_size = (config.input_height, config.input_width) if config.input_height else None
+    return open_segmenter(source, LoadOptions(config.device, input_size, config.postprocess,
+                                              config.compile))
 
 
 class Pipeline:
     """One camera stream: segment, track, encode. Not thread-safe; one caller at a time."""
 
-    def __init__(self, segmenter: Segmenter, tracker: TrackerConfig = TrackerConfig(),
+    def __init__(self, segmenter: MaskSegmenter, tracker: TrackerConfig = TrackerConfig(),
                  label_divisor: int = DEFAULT_LABEL_DIVISOR, output_scale: str = "input") -> None:
         if output_scale not in OUTPUT_SCALES:
             raise ConfigError(f"output_scale: {output_scale!r} is not one of {OUTPUT_SCALES}")
@@ -139,7 +133,7 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: PipelineConfig,
-                    segmenter: Segmenter | None = None) -> "Pipeline":
+                    segmenter: MaskSegmenter | None = None) -> "Pipeline":
         """A pipeline as ``config`` describes it; pass ``segmenter`` to share one."""
         return cls(segmenter or load_segmenter(config), config.tracker, config.label_divisor,
                    config.output_scale)

@@ -1,37 +1,26 @@
-"""The segmenter as the rest of the package uses it: RGB images in, FrameSegments out."""
+"""Our kMaX checkpoints as a segmenter backend (torch, optionally compiled)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..types import ClassTable, FrameSegments
+from ..types import ClassTable
 from .backbone import fuse_conv_bn
 from .checkpoint import load_checkpoint
 from .config import PostprocessConfig
+from .mask_segmenter import MaskSegmenter, resolve_device
 from .network import KMaXNet
-from .postprocess import merge_masks, resize_segments
+from .registry import LoadOptions
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str) -> str:
-    """``device`` if usable here; "cuda" without a GPU falls back to "cpu" with a warning."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        log.warning("device %r asked for, but no CUDA device is available: running on the CPU",
-                    device)
-        return "cpu"
-    torch.device(device)  # raises on a malformed device string
-    return device
-
-
-class Segmenter:
+class Segmenter(MaskSegmenter):
     """kMaX-style panoptic segmenter with per-segment association embeddings.
 
     Takes ownership of ``net``: batch norms are folded into convolutions and the weights
@@ -53,10 +42,7 @@ class Segmenter:
         if len(classes) != net.num_classes:
             raise ValueError(f"class table {classes.name!r} has {len(classes)} classes, the "
                              f"network predicts {net.num_classes}")
-        self.device = resolve_device(device)
-        self.classes = classes
-        self.postprocess = postprocess or PostprocessConfig()
-        self._is_thing = classes.is_thing_lut
+        super().__init__(classes, resolve_device(device), postprocess)
         self._net = fuse_conv_bn(net.eval()).to(self.device, memory_format=torch.channels_last)
         self._compiled = (torch.compile(self._net, dynamic=False, options={"freezing": True})
                           if compile else None)
@@ -89,35 +75,9 @@ class Segmenter:
         """Whether the network runs compiled (False after a failed compilation)."""
         return self._compiled is not None
 
-    def warm_up(self) -> None:
-        """One call on a blank image: a network's first call is several times slower
-        (allocations, kernel selection, and with ``compile`` the compilation); pay it
-        here rather than on the first camera frame."""
-        self.segment([np.zeros(self.input_size + (3,), np.uint8)])
-
-    def segment(self, images: Sequence[np.ndarray], at_input_resolution: bool = True
-                ) -> list[FrameSegments]:
-        """Segments of a batch of RGB uint8 images of any sizes.
-
-        Each image is resized to :attr:`input_size`; with ``at_input_resolution`` the
-        segment maps and boxes are mapped back to each image's own size, otherwise
-        they stay at the model's input size.
-        """
-        if len(images) == 0:
-            return []
-        batch = np.stack([self._resize(image, i) for i, image in enumerate(images)])
+    def predict(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
         tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
-        tensor = tensor.contiguous(memory_format=torch.channels_last)
-        out = self.run_network(tensor)
-        config = self.postprocess
-        results = []
-        for i, image in enumerate(images):
-            segments = merge_masks(out["class_logits"][i], out["mask_logits"][i],
-                                   out["embeddings"][i], self._is_thing, self.input_size, config)
-            if at_input_resolution:
-                segments = resize_segments(segments, image.shape[:2], self._is_thing)
-            results.append(segments)
-        return results
+        return self.run_network(tensor.contiguous(memory_format=torch.channels_last))
 
     def run_network(self, tensor: torch.Tensor) -> dict:
         """The network's outputs for a (B, 3, H, W) float batch at :attr:`input_size`
@@ -140,17 +100,6 @@ class Segmenter:
             return torch.autocast("cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
-    def _resize(self, image: np.ndarray, index: int) -> np.ndarray:
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-            shape = getattr(image, "shape", None)
-            raise DataError(f"image {index} of the batch: expected an (H, W, 3) RGB array, "
-                            f"got shape {shape}")
-        if image.shape[0] == 0 or image.shape[1] == 0:
-            raise DataError(f"image {index} of the batch is empty (shape {image.shape})")
-        if image.dtype != np.uint8:
-            raise DataError(f"image {index} of the batch: expected uint8 pixels, got {image.dtype}")
-        return resize_image(image, self.input_size)
-
 
 def _canonical(image: torch.Tensor) -> torch.Tensor:
     """A copy of ``image`` made here, in inference mode, with the strides of a new
@@ -161,11 +110,17 @@ def _canonical(image: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(image, memory_format=torch.channels_last).copy_(image)
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` at ``size`` = (height, width): area averaging when shrinking (no
-    aliasing), bilinear when enlarging."""
-    if image.shape[:2] == tuple(size):
-        return image
-    shrink = image.shape[0] * image.shape[1] > size[0] * size[1]
-    return cv2.resize(image, (size[1], size[0]),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+def load(source: str, options: LoadOptions) -> Segmenter:
+    """The registry's loader of checkpoints (:mod:`vps_ros.model.registry`).
+
+    The input size is a setting of the network's config, not of its weights: the
+    network is convolutional up to stride-32 attention over whatever grid it gets, so
+    any multiple of 32 runs (smaller is faster and coarser).
+    """
+    checkpoint = load_checkpoint(source)
+    net = checkpoint.net
+    if options.input_size:
+        net.config = dataclasses.replace(net.config, input_height=options.input_size[0],
+                                         input_width=options.input_size[1])
+    return Segmenter(net, checkpoint.classes, options.device,
+                     options.postprocess or checkpoint.postprocess, options.compile)

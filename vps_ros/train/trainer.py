@@ -26,7 +26,8 @@ from ..data.frames import VideoDataset
 from ..errors import CheckpointError, DataError
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.network import KMaXNet
-from ..model.segmenter import Segmenter, resolve_device
+from ..model.mask_segmenter import resolve_device
+from ..model.segmenter import Segmenter
 from .batch import Batch, make_batch
 from .config import StageConfig, TrainConfig
 from .frames import FrameBank, annotated, open_frames

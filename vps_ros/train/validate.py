@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data.frames import VideoFrame
 from ..metrics import panoptic_quality
-from ..model import Segmenter
+from ..model import MaskSegmenter
 from ..panoptic import from_segments
 from ..types import FrameSegments
 
@@ -21,8 +21,8 @@ def segments_to_panoptic(segments: FrameSegments, label_divisor: int, void_id: i
                          label_divisor, void_id)
 
 
-def panoptic_quality_of(segmenter: Segmenter, frames: Sequence[VideoFrame], label_divisor: int,
-                        batch_size: int = 8) -> dict:
+def panoptic_quality_of(segmenter: MaskSegmenter, frames: Sequence[VideoFrame],
+                        label_divisor: int, batch_size: int = 8) -> dict:
     """PQ, PQ_things, PQ_stuff, SQ, RQ and per_class (fractions) on ``frames``."""
     pairs = []
     for start in range(0, len(frames), batch_size):

@@ -1,0 +1,62 @@
+"""What the ``model`` parameter can name, and the loader of each kind.
+
+The ``model`` string (node parameter, ``--model`` of the CLI) is matched against the
+kinds below in order; the first that matches loads it. Each kind's loader lives in its
+own module, imported only when a model of that kind is opened, so optional engines
+(``transformers``, inference runtimes) are needed only by those who use them. A new
+kind is one more entry here; callers never ask which kind they hold.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError
+from .config import PostprocessConfig
+from .mask_segmenter import MaskSegmenter
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Settings every loader honours."""
+
+    device: str = "cpu"
+    input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
+    postprocess: PostprocessConfig | None = None  # None: the model's own thresholds
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One kind of model source: how to recognise it and which module loads it.
+
+    ``module`` must define ``load(source: str, options: LoadOptions) -> MaskSegmenter``.
+    """
+
+    name: str
+    matches: Callable[[str], bool]
+    module: str
+    description: str
+
+
+def _is_checkpoint(source: str) -> bool:
+    return source.endswith(".pt")
+
+
+KINDS: list[ModelKind] = [
+    ModelKind("checkpoint", _is_checkpoint, "vps_ros.model.segmenter",
+              "a vps_ros checkpoint file (.pt)"),
+]
+
+
+def open_segmenter(source: str, options: LoadOptions = LoadOptions()) -> MaskSegmenter:
+    """The segmenter that ``source`` names, loaded with ``options``."""
+    for kind in KINDS:
+        if kind.matches(source):
+            return importlib.import_module(kind.module).load(source, options)
+    accepted = "; ".join(kind.description for kind in KINDS)
+    hint = " (no such file or folder)" if not Path(source).exists() else ""
+    raise ConfigError(f"model {source!r}{hint}: not a kind of model vps_ros can load. "
+                      f"Accepted: {accepted}")
