@@ -120,7 +120,7 @@ write_env() {
   local site
   site=$(echo "$ROOT"/install/vps_ros/lib/python3*/site-packages)
   cat > "$ENV_FILE" <<EOF
-# Written by \`scripts/setup.sh ${1:-}\`; source it before running vps_ros commands here.
+# Written by \`$1\`; source it before running vps_ros commands in this checkout.
 . "$VENV/bin/activate"
 export AMENT_PREFIX_PATH="$ROOT/install/vps_ros:$VENV"
 export LD_LIBRARY_PATH="$ROOT/install/vps_ros/lib:$VENV/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
@@ -152,7 +152,7 @@ it is needed once to install the lower bounds. Nothing was changed."
     install_lowest_venv || fail_clean "installing the lower bounds failed (see pip's message \
 above); the half-built .venv-lowest was removed."
   fi
-  write_env --lowest
+  write_env "make test-lowest"
   say "ready: source env-lowest.sh"
   exit 0
 fi
@@ -174,5 +174,5 @@ else
     die "colcon could not build msg/ (see log/latest_build/vps_ros/stdout_stderr.log)."
   fi
 fi
-write_env
+write_env "make setup"
 say "ready: source env.sh"
