@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# make setup: a virtual environment with pinned dependencies, the messages built with
-# colcon, and env.sh that every later command sources. Writes only inside the checkout.
+# make setup: a virtual environment with pinned dependencies (every extra included), the
+# messages built with colcon, and env.sh that every later command sources. Writes only
+# inside the checkout.
 #
-# Idempotent: when .venv carries a stamp that matches the requirement files and the
-# build inputs are unchanged, it only rewrites env.sh. A run that fails removes what it
-# half-built, so a later run never takes a broken .venv for a good one.
+# `setup.sh --lowest` (make test-lowest) builds .venv-lowest instead: every dependency at
+# the lower bound of its range (scripts/lowest_constraints.py), the ROS wheels and test
+# tools as locked, and env-lowest.sh; it reuses the messages that `make setup` built.
+#
+# Idempotent: when a venv carries a stamp that matches the requirement files and the
+# build inputs are unchanged, it only rewrites its environment file. A run that fails
+# removes what it half-built, so a later run never takes a broken venv for a good one.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PYTHON=${PYTHON:-python3}
-VENV=$ROOT/.venv
+case ${1:-} in
+  "") LOWEST=0 VENV=$ROOT/.venv ENV_FILE=$ROOT/env.sh ;;
+  --lowest) LOWEST=1 VENV=$ROOT/.venv-lowest ENV_FILE=$ROOT/env-lowest.sh ;;
+  *) printf 'usage: %s [--lowest]\n' "$0" >&2; exit 2 ;;
+esac
 STAMP=$VENV/.vps_ros_setup
 BUILD_STAMP=$ROOT/install/.vps_ros_build
 export PIP_CACHE_DIR=$ROOT/.cache/pip
@@ -20,7 +29,10 @@ say() { printf 'make setup: %s\n' "$*"; }
 die() { printf 'make setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-req_hash=$(hash_of requirements/*.txt setup.py setup.cfg)
+req_hash=$(hash_of requirements/*.txt setup.py setup.cfg scripts/lowest_constraints.py)
+# Every optional extra (requirements/extra-*.txt): the test suite covers all backends.
+EXTRAS=()
+for f in requirements/extra-*.txt; do EXTRAS+=(-r "$f"); done
 build_hash=$(hash_of package.xml CMakeLists.txt msg/*.msg)
 
 registry_reachable() {
@@ -36,15 +48,35 @@ EOF
 }
 
 install_venv() {
+  # Called as `install_venv || fail_clean`, where bash ignores set -e: every step returns
+  # on failure itself, so a failed install never gets its stamp.
   say "creating .venv and installing pinned dependencies (a few minutes the first time)"
   rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
+  "$PYTHON" -m venv "$VENV" || return 1
   local pip=("$VENV/bin/python" -m pip install --quiet --retries 2 --timeout 60)
-  "${pip[@]}" -c requirements/lock.txt pip setuptools wheel
-  "${pip[@]}" -c requirements/lock.txt -r requirements/core.txt -r requirements/ros.txt \
-    -r requirements/dev.txt
-  "${pip[@]}" --no-deps --no-build-isolation -e .
-  patch_cmake_exports
+  "${pip[@]}" -c requirements/lock.txt pip setuptools wheel || return 1
+  "${pip[@]}" -c requirements/lock.txt -r requirements/core.txt "${EXTRAS[@]}" \
+    -r requirements/ros.txt -r requirements/dev.txt || return 1
+  "${pip[@]}" --no-deps --no-build-isolation -e . || return 1
+  patch_cmake_exports || return 1
+  echo "$req_hash" > "$STAMP"
+}
+
+# The lowest leg: direct dependencies at their lower bounds, ROS wheels and test tools
+# at their pins (ros.txt, dev.txt), everything else as pip resolves it (recorded in
+# .venv-lowest/freeze.txt).
+install_lowest_venv() {
+  say "creating .venv-lowest with every dependency at its lower bound"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV" || return 1
+  local pip=("$VENV/bin/python" -m pip install --quiet --retries 2 --timeout 60)
+  "$PYTHON" scripts/lowest_constraints.py requirements > "$VENV/lowest-constraints.txt" || return 1
+  "${pip[@]}" -c requirements/lock.txt pip setuptools wheel || return 1
+  "${pip[@]}" -c "$VENV/lowest-constraints.txt" -r requirements/core.txt "${EXTRAS[@]}" \
+    -r requirements/ros.txt -r requirements/dev.txt || return 1
+  "${pip[@]}" --no-deps --no-build-isolation -e . || return 1
+  "$VENV/bin/python" -m pip check || return 1
+  "$VENV/bin/python" -m pip freeze --exclude-editable > "$VENV/freeze.txt" || return 1
   echo "$req_hash" > "$STAMP"
 }
 
@@ -87,8 +119,8 @@ build_messages() {
 write_env() {
   local site
   site=$(echo "$ROOT"/install/vps_ros/lib/python3*/site-packages)
-  cat > "$ROOT/env.sh" <<EOF
-# Written by \`make setup\`; source it before running vps_ros commands in this checkout.
+  cat > "$ENV_FILE" <<EOF
+# Written by \`$1\`; source it before running vps_ros commands in this checkout.
 . "$VENV/bin/activate"
 export AMENT_PREFIX_PATH="$ROOT/install/vps_ros:$VENV"
 export LD_LIBRARY_PATH="$ROOT/install/vps_ros/lib:$VENV/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
@@ -104,9 +136,26 @@ EOF
 }
 
 fail_clean() {
-  rm -rf "$VENV" "$ROOT/build" "$ROOT/install" "$ROOT/env.sh"
+  rm -rf "$VENV" "$ENV_FILE"
+  (( LOWEST )) || rm -rf "$ROOT/build" "$ROOT/install"
   die "$1"
 }
+
+if (( LOWEST )); then
+  [[ -f $BUILD_STAMP && $(cat "$BUILD_STAMP") == "$build_hash" ]] || \
+    die "the messages are not built; run \`make setup\` first (make test-lowest does)."
+  if [[ -f $STAMP && $(cat "$STAMP") == "$req_hash" ]]; then
+    say ".venv-lowest is up to date"
+  else
+    registry_reachable || die "cannot reach the package registry (PyPI) from this machine; \
+it is needed once to install the lower bounds. Nothing was changed."
+    install_lowest_venv || fail_clean "installing the lower bounds failed (see pip's message \
+above); the half-built .venv-lowest was removed."
+  fi
+  write_env "make test-lowest"
+  say "ready: source env-lowest.sh"
+  exit 0
+fi
 
 if [[ -f $STAMP && $(cat "$STAMP") == "$req_hash" ]]; then
   say ".venv is up to date"
@@ -125,5 +174,5 @@ else
     die "colcon could not build msg/ (see log/latest_build/vps_ros/stdout_stderr.log)."
   fi
 fi
-write_env
+write_env "make setup"
 say "ready: source env.sh"
