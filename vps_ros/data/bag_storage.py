@@ -69,6 +69,9 @@ class Recovery:
     unreadable_rows: int = 0
     last_stamp_ns: int | None = None          # log time of the last recovered message
     cut: bool = False                         # the storage ends before its end record
+    # Log time of the last message read before the first loss (cut, damaged chunk,
+    # unreadable row); None when no message was lost on the way.
+    intact_until_ns: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"reason": self.reason, "storage": self.storage, "messages": self.messages,
@@ -241,6 +244,8 @@ class _Tally:
         self.expected: dict[str, int] | None = None
         self.first: int | None = None
         self.last: int | None = None
+        self.latest: int | None = None       # log time of the message read last
+        self.intact_until: int | None = None
         self.damaged = 0
         self.unreadable = 0
         self.cut: str | None = None          # why the file ended early, None if it did not
@@ -249,6 +254,12 @@ class _Tally:
         self.counts[topic] += 1
         self.first = stamp if self.first is None else min(self.first, stamp)
         self.last = stamp if self.last is None else max(self.last, stamp)
+        self.latest = stamp
+
+    def loss(self) -> None:
+        """Messages were lost here (a cut, a damaged chunk, an unreadable row)."""
+        if self.intact_until is None:
+            self.intact_until = -1 if self.latest is None else self.latest
 
 
 def _recover(path: Path, files: list[Path]) -> BagSource:
@@ -280,7 +291,8 @@ def _recover(path: Path, files: list[Path]) -> BagSource:
     if lost and any(lost.values()) and not reasons:
         reasons.append("fewer messages than metadata.yaml counts")
     recovery = Recovery("; ".join(reasons), storage, counts, lost, tally.damaged,
-                        tally.unreadable, tally.last, cut=bool(cuts)) if reasons else None
+                        tally.unreadable, tally.last, cut=bool(cuts),
+                        intact_until_ns=tally.intact_until) if reasons else None
     return BagSource(path, storage, dict(tally.topics), counts,
                      tally.custom or _yaml_custom(path), tally.first, tally.last, recovery,
                      None, files)
@@ -344,15 +356,18 @@ def _mcap_scan(path: Path, tally: _Tally, wanted: set[str] | None
                 break
             except EndOfFile:
                 tally.cut = f"cut at byte {offset} of {size}"
+                tally.loss()
                 break
             except _MCAP_ERRORS as exc:
                 tally.cut = f"damaged at byte {offset} of {size} ({type(exc).__name__})"
+                tally.loss()
                 break
             if isinstance(record, Chunk):
                 try:
                     inner = _chunk_records(record)
                 except Exception:  # a damaged chunk: whatever its decompressor raises
                     tally.damaged += 1
+                    tally.loss()
                     continue
             else:
                 inner = [record]
@@ -378,6 +393,7 @@ def _mcap_scan(path: Path, tally: _Tally, wanted: set[str] | None
                 break
         if not ended and tally.cut is None:
             tally.cut = f"cut at byte {f.tell()} of {size}"
+            tally.loss()
 
 
 def _chunk_records(chunk: Chunk) -> list:
@@ -411,14 +427,18 @@ def _sqlite_scan(path: Path, tally: _Tally, wanted: set[str] | None
                                    (row_id,)).fetchone()
             except sqlite3.DatabaseError:
                 tally.unreadable += 1
+                tally.loss()
                 continue
             topic = topic_ids.get(row[0]) if row else None
             if topic is None:
                 tally.unreadable += 1
+                tally.loss()
                 continue
             tally.message(topic, int(row[1]))
             if wanted is not None and topic in wanted:
                 yield topic, int(row[1]), bytes(row[2])
+        if tally.cut:
+            tally.loss()
     finally:
         conn.close()
 

@@ -105,9 +105,11 @@ def read_frames(path: Path, image_topic: str = IMAGE_TOPIC, gt_topic: str | None
     header stamp (frames without one get None). Both streams must have increasing stamps;
     a ground-truth message matching no image is a DataError (a frame would be lost).
 
-    Of a bag that was cut (see :mod:`vps_ros.data.bag_storage`), the frames at the cut
-    without ground truth are used only when a message logged after them was recovered:
-    the frame being written when the recording stopped may have lost its ground truth."""
+    Of a bag that lost messages (cut, damaged chunk, unreadable row; see
+    :mod:`vps_ros.data.bag_storage`), an image without ground truth is used only when it
+    was logged before the first loss: after it, its ground truth may be what was lost,
+    and a frame is never passed off as unannotated. A ground-truth message whose image
+    was lost is left out."""
     path = Path(path)
     store = typestore()
     with open_bag(path) as source:
@@ -130,22 +132,28 @@ def read_frames(path: Path, image_topic: str = IMAGE_TOPIC, gt_topic: str | None
                 pending_gt[stamp] = _image(msg, msgtype, where)
                 gt_reached = max(gt_reached, stamp)
             while pending_images:
-                stamp0, image0, _ = pending_images[0]
+                stamp0, image0, logged0 = pending_images[0]
                 if stamp0 in pending_gt:
                     yield stamp0, image0, pending_gt.pop(stamp0)
                 elif gt_topic is None or gt_reached > stamp0:
-                    yield stamp0, image0, None
+                    if not _maybe_lost(source, logged0, gt_topic):
+                        yield stamp0, image0, None
                 else:
                     break
                 pending_images.pop(0)
                 _orphans(pending_gt, stamp0, path, gt_topic, source.recovery is not None)
-        cut = source.recovery is not None and source.recovery.cut and gt_topic is not None
         for stamp0, image0, logged in pending_images:
             truth = pending_gt.pop(stamp0, None)
-            if truth is None and cut and logged >= (source.recovery.last_stamp_ns or 0):
-                break
-            yield stamp0, image0, truth
+            if truth is not None or not _maybe_lost(source, logged, gt_topic):
+                yield stamp0, image0, truth
         _orphans(pending_gt, None, path, gt_topic, source.recovery is not None)
+
+
+def _maybe_lost(source: BagSource, logged: int, gt_topic: str | None) -> bool:
+    """Whether the ground truth of an image logged at ``logged`` may have been lost."""
+    r = source.recovery
+    return (gt_topic is not None and r is not None and r.intact_until_ns is not None
+            and logged >= r.intact_until_ns)
 
 
 def _orphans(pending_gt: dict[int, np.ndarray], up_to: int | None, path: Path, topic: str | None,
