@@ -90,6 +90,8 @@ def test_cut_at_a_seeded_sample_of_offsets_gives_a_prefix(original, drive, tmp_p
             assert np.array_equal(image, frame.image) and np.array_equal(truth, frame.panoptic)
         counts.append(len(read))
     assert counts == sorted(counts), "more bytes never give fewer frames"
+    if storage == "sqlite3":         # SQLite reads a file shorter than its header says
+        assert all(n > 0 for n, offset in zip(counts, offsets) if offset > size * 6 // 10)
     assert counts[-1] >= FRAMES - 1 and counts[0] < FRAMES - 1
 
 

@@ -2,13 +2,17 @@
 inside a frame, a replay killed while recording its outputs. Every frame written before
 the fault is scored, the report says ``partial`` with what was ``recovered``, the exit
 code is 0, and the metrics equal those of a complete bag of the same frames."""
+import contextlib
 import signal
 import subprocess
 import time
 
 import numpy as np
 import pytest
+from mcap.exceptions import EndOfFile
 from mcap.reader import make_reader
+from mcap.records import Chunk
+from mcap.stream_reader import StreamReader
 
 from conftest import REPO, python_process
 from pipeline_helpers import HEIGHT, WIDTH
@@ -127,6 +131,12 @@ def test_replay_killed_while_recording_leaves_a_recoverable_bag(model, tmp_path)
         got = [(stamp, store.deserialize_cdr(raw, bags.IMAGE))
                for _, stamp, raw in source.messages(["/camera/panoptic"])]
     assert 5 <= len(got) < len(frames)
+    with next(outputs.glob("*.mcap")).open("rb") as f:      # one chunk per output frame
+        chunks = 0
+        with contextlib.suppress(EndOfFile):
+            for record in StreamReader(f, emit_chunks=True).records:
+                chunks += isinstance(record, Chunk)
+    assert chunks == len(got)
     # The offline replay is deterministic and causal: the same frames give the same outputs.
     prefix = write_bag(tmp_path / "prefix", frames[:len(got)])
     assert replay(prefix, tmp_path / "complete", *model, "--no-video", "--record",
