@@ -244,3 +244,24 @@ def test_bad_input_is_one_line_and_exit_2(case, drive, tmp_path, capsys):
         assert "two formats" in err
     if case.startswith("cut_early"):
         assert "no complete message to recover" in err
+
+
+def test_repair_skips_a_damaged_chunk_inside_a_bag_whose_end_is_intact(drive, tmp_path):
+    dataset, frames = drive
+    bag = tmp_path / "drive"
+    bags.record(frames, bag, dataset.classes, 1000)
+    data = storage_file(bag)
+    with data.open("rb") as f:
+        chunks = sorted(make_reader(f).get_summary().chunk_indexes,
+                        key=lambda c: c.chunk_start_offset)
+    raw = bytearray(data.read_bytes())
+    first_record = chunks[2].chunk_start_offset + 49 + 1   # uncompressed chunk: its records
+    raw[first_record:first_record + 8] = b"\xff" * 8           # a record length past the end
+    data.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        frames_read(bag)                    # rosbags, trusting the intact index, stops
+    assert cli.main(["bag", "repair", str(bag), str(tmp_path / "repaired")]) == 0
+    with Reader(tmp_path / "repaired") as reader:
+        assert reader.topics[bags.IMAGE_TOPIC].msgcount == FRAMES - 1
+    read = frames_read(tmp_path / "repaired")
+    assert [s for s, _, _ in read] == [f.stamp_ns for k, f in enumerate(frames) if k != 2]

@@ -7,7 +7,8 @@
 
 A bag that a killed recorder left behind (no metadata.yaml, an mcap without its summary
 and footer, a cut sqlite3 file) is read as :mod:`vps_ros.data.bag_storage` describes;
-``repair`` writes what it recovered with ``rosbags`` (metadata.yaml, indexed mcap with
+``repair`` always reads record by record (so a chunk damaged in the middle of a bag
+whose end is intact is skipped, not fatal) and writes what it read with ``rosbags`` (metadata.yaml, indexed mcap with
 summary, or sqlite3), keeping the recorded custom data (class table, label divisor).
 """
 from __future__ import annotations
@@ -94,7 +95,7 @@ def repair(bag: Path, out: Path, storage: str | None = None) -> int:
     if out.exists():
         raise DataError(f"{out}: exists already; give a new folder for the repaired bag")
     store = typestore()
-    with open_bag(bag) as source:
+    with open_bag(bag, stream=True) as source:
         try:
             writer = Writer(out, version=9, storage_plugin=STORAGES[storage or source.storage])
         except WriterError as exc:

@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
 # What a damaged bag makes rosbags (and the sqlite3/struct layers under it) raise.
 _BAG_ERRORS = (ReaderError, SerdeError, sqlite3.Error, struct.error, EOFError, ValueError,
-               KeyError, IndexError, AssertionError, RuntimeError, OSError)
+               KeyError, IndexError, AssertionError, RuntimeError, OSError, OverflowError,
+               MemoryError)
 # What a damaged mcap record makes the mcap library (and zstd/lz4 under it) raise.
 _MCAP_ERRORS = (McapError, struct.error, EOFError, ValueError, UnicodeDecodeError, MemoryError,
                 OverflowError, KeyError)
@@ -150,14 +151,17 @@ def storage_files(path: Path) -> list[Path]:
 
 
 @contextmanager
-def open_bag(path: Path) -> Iterator[BagSource]:
+def open_bag(path: Path, stream: bool = False) -> Iterator[BagSource]:
     """The bag ``path`` (a bag folder or one storage file) opened for reading; a damaged
-    bag is recovered (see the module's doc). Anything unreadable is a DataError naming it."""
+    bag is recovered (see the module's doc). ``stream``: read record by record even when
+    the bag looks whole (a chunk damaged in the middle of a bag with an intact end stops
+    ``rosbags``, not the streaming reader). Anything unreadable is a DataError naming it."""
     path = Path(path)
     files = storage_files(path)
     storage = SUFFIXES[files[0].suffix]
     reader = None
-    if path.is_dir() and (path / "metadata.yaml").is_file() and not _looks_cut(files, storage):
+    if (not stream and path.is_dir() and (path / "metadata.yaml").is_file()
+            and not _looks_cut(files, storage)):
         reader = Reader(path)
         try:
             reader.open()
