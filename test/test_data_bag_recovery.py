@@ -106,6 +106,8 @@ def test_metadata_missing_alone_reads_every_frame(original, drive, tmp_path):
                                  "/gt/panoptic": FRAMES}
     assert recovery.last_stamp_ns == drive[1][-1].stamp_ns
     assert bags.recovery(bag) is None
+    classes, divisor = bags.bag_metadata(target)      # from the copy inside the file
+    assert (classes.to_dict(), divisor) == (drive[0].classes.to_dict(), drive[0].label_divisor)
     dataset = open_dataset("rosbag2", tmp_path)      # the dataset reader finds it too
     assert [f.stamp_ns for f in dataset] == [f.stamp_ns for f in drive[1]]
 
