@@ -27,7 +27,7 @@ from .. import imgmsg
 from ..errors import DataError
 from ..resources import share_dir
 from ..types import ClassTable
-from .bag_storage import BagSource, Recovery, open_bag
+from .bag_storage import SUFFIXES, BagSource, Recovery, open_bag
 from .frames import VideoDataset, VideoFrame
 
 IMAGE_TOPIC = "/camera/image_raw"
@@ -241,7 +241,7 @@ def find_bags(path: Path) -> list[Path]:
 def _is_bag(path: Path) -> bool:
     if (path / "metadata.yaml").is_file():
         return True
-    return path.is_dir() and any(p.suffix in (".mcap", ".db3") for p in path.iterdir())
+    return path.is_dir() and any(p.suffix in SUFFIXES for p in path.iterdir())
 
 
 @dataclass(frozen=True)
