@@ -8,8 +8,9 @@
 A bag that a killed recorder left behind (no metadata.yaml, an mcap without its summary
 and footer, a cut sqlite3 file) is read as :mod:`vps_ros.data.bag_storage` describes;
 ``repair`` always reads record by record (so a chunk damaged in the middle of a bag
-whose end is intact is skipped, not fatal) and writes what it read with ``rosbags`` (metadata.yaml, indexed mcap with
-summary, or sqlite3), keeping the recorded custom data (class table, label divisor).
+whose end is intact is skipped, not fatal) and writes what it read with ``rosbags``
+(metadata.yaml, indexed mcap with summary, or sqlite3), keeping the recorded custom data
+(class table, label divisor).
 """
 from __future__ import annotations
 
