@@ -121,14 +121,14 @@ def test_missing_topic_lists_the_topics_there(synthetic, tmp_path):
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
-def test_truncated_bag_names_the_file(storage, synthetic, tmp_path):
+def test_bag_cut_before_its_first_message_names_the_file(storage, synthetic, tmp_path):
     dataset, frames = synthetic
     bags.record(frames[:4], tmp_path / "b", dataset.classes, 1000, bags.BagOptions(storage=storage))
     data_file = next(p for p in (tmp_path / "b").iterdir() if p.suffix in (".mcap", ".db3"))
-    data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
-    message = f"{tmp_path / 'b'}: cannot read the bag, it is truncated or corrupt"
-    with pytest.raises(DataError, match=message):
+    data_file.write_bytes(data_file.read_bytes()[:600])
+    with pytest.raises(DataError, match="no complete message to recover") as error:
         list(bags.read_frames(tmp_path / "b"))
+    assert str(error.value).startswith(str(tmp_path / "b"))
 
 
 def test_ground_truth_without_its_image_is_an_error(synthetic, tmp_path):

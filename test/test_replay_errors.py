@@ -32,12 +32,12 @@ def test_missing_bag(model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
-def test_truncated_bag(storage, model, frames, tmp_path, capsys):
+def test_bag_cut_before_its_first_frame(storage, model, frames, tmp_path, capsys):
     bag = write_bag(tmp_path / "bag", frames, bags.BagOptions(storage=storage))
     data = next(p for p in bag.iterdir() if p.suffix in (".mcap", ".db3"))
-    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    data.write_bytes(data.read_bytes()[:600])
     err = _fails(capsys, bag, tmp_path / "out", *model)
-    assert "truncated or corrupt" in err and str(bag) in err
+    assert f"error: {bag}" in err and "no complete message to recover" in err
 
 
 def test_absent_topic_lists_the_topics_there_are(model, frames, tmp_path, capsys):

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "its statistics, draw a contact sheet"),
     "replay": ("vps_ros.replay.cli", "replay a recorded drive (rosbag2) offline or through "
                "the live node, evaluate VPQ/STQ and write a report"),
+    "bag": ("vps_ros.data.bag_command", "describe a rosbag2 (complete or not) and repair one "
+            "that a killed recorder left behind"),
     "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
 }
 

@@ -4,23 +4,22 @@ A drive is one bag: camera frames on an Image (or CompressedImage) topic, camera
 intrinsics on a CameraInfo topic and, for annotated frames, the ground truth as a
 ``32SC1`` Image (``class * label_divisor + track id``) with the same header stamp. The
 bag's metadata carries the class table and label divisor (``custom_data``). All
-Image <-> array conversion goes through :mod:`vps_ros.imgmsg`.
+Image <-> array conversion goes through :mod:`vps_ros.imgmsg`. Bags are opened through
+:mod:`vps_ros.data.bag_storage`, which also reads what a killed recorder left on disk.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import json
-import sqlite3
-import struct
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
-from rosbags.serde import SerdeError
+from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+from rosbags.rosbag2.storage_mcap import McapWriter
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -28,6 +27,7 @@ from .. import imgmsg
 from ..errors import DataError
 from ..resources import share_dir
 from ..types import ClassTable
+from .bag_storage import SUFFIXES, BagSource, Recovery, open_bag
 from .frames import VideoDataset, VideoFrame
 
 IMAGE_TOPIC = "/camera/image_raw"
@@ -42,9 +42,6 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 _CLASSES_KEY = "vps_ros.classes"
 _DIVISOR_KEY = "vps_ros.label_divisor"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-# What a damaged bag makes rosbags (and the sqlite3/struct layers under it) raise.
-_BAG_ERRORS = (ReaderError, SerdeError, sqlite3.Error, struct.error, EOFError, ValueError,
-               KeyError, IndexError, AssertionError, RuntimeError, OSError)
 
 
 def typestore() -> Typestore:
@@ -64,38 +61,30 @@ class TopicInfo:
     count: int
 
 
-@contextmanager
-def _reading(path: Path) -> Iterator[Reader]:
-    """An open rosbags Reader; any failure to read becomes a DataError naming the bag."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: bag not found")
-    try:
-        with Reader(path) as reader:
-            yield reader
-    except DataError:
-        raise
-    except _BAG_ERRORS as exc:
-        raise DataError(f"{path}: cannot read the bag, it is truncated or corrupt "
-                        f"({type(exc).__name__}: {exc})") from None
-
-
 def topics(path: Path) -> dict[str, TopicInfo]:
-    """Topics of a bag with their message type and count."""
-    with _reading(path) as reader:
-        return {name: TopicInfo(info.msgtype or "", info.msgcount)
-                for name, info in sorted(reader.topics.items())}
+    """Topics of a bag with their message type and count (of a recovered bag: the
+    messages recovered)."""
+    with open_bag(path) as source:
+        return {name: TopicInfo(topic.msgtype, source.counts.get(name, 0))
+                for name, topic in sorted(source.topics.items())}
 
 
-def _connection(reader: Reader, topic: str, path: Path, types: tuple[str, ...]):
-    found = [c for c in reader.connections if c.topic == topic]
-    if not found:
-        listing = ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections) or "none"
+def recovery(path: Path) -> Recovery | None:
+    """What was recovered of a bag that was not whole (None for a whole bag)."""
+    with open_bag(path) as source:
+        return source.recovery
+
+
+def _connection(source: BagSource, topic: str, path: Path, types: tuple[str, ...]) -> str:
+    """The message type of ``topic``, checked against ``types``."""
+    if topic not in source.topics:
+        listing = ", ".join(f"{t.name} ({t.msgtype})" for t in source.topics.values()) or "none"
         raise DataError(f"{path}: no topic {topic!r} in the bag; it has: {listing}")
-    if found[0].msgtype not in types:
-        raise DataError(f"{path}: topic {topic!r} carries {found[0].msgtype}, expected "
+    msgtype = source.topics[topic].msgtype
+    if msgtype not in types:
+        raise DataError(f"{path}: topic {topic!r} carries {msgtype}, expected "
                         f"{' or '.join(types)}")
-    return found
+    return msgtype
 
 
 def _stamp(msg: Any) -> int:
@@ -114,53 +103,76 @@ def read_frames(path: Path, image_topic: str = IMAGE_TOPIC, gt_topic: str | None
     """(header stamp ns, RGB image, ground truth or None) for every message of
     ``image_topic`` in log order; ground truth is the ``gt_topic`` message with the same
     header stamp (frames without one get None). Both streams must have increasing stamps;
-    a ground-truth message matching no image is a DataError (a frame would be lost)."""
+    a ground-truth message matching no image is a DataError (a frame would be lost).
+
+    Of a bag that lost messages (cut, damaged chunk, unreadable row; see
+    :mod:`vps_ros.data.bag_storage`), an image without ground truth is used only when it
+    was logged before the first loss: after it, its ground truth may be what was lost,
+    and a frame is never passed off as unannotated. A ground-truth message whose image
+    was lost is left out."""
     path = Path(path)
     store = typestore()
-    with _reading(path) as reader:
-        image_conns = _connection(reader, image_topic, path, (IMAGE, COMPRESSED))
-        gt_conns = _connection(reader, gt_topic, path, (IMAGE,)) if gt_topic else []
-        pending_images: list[tuple[int, np.ndarray]] = []
+    with open_bag(path) as source:
+        msgtypes = {image_topic: _connection(source, image_topic, path, (IMAGE, COMPRESSED))}
+        if gt_topic:
+            msgtypes[gt_topic] = _connection(source, gt_topic, path, (IMAGE,))
+        pending_images: list[tuple[int, np.ndarray, int]] = []
         pending_gt: dict[int, np.ndarray] = {}
         gt_reached = -1
-        for conn, _, raw in reader.messages(connections=image_conns + gt_conns):
-            msg = store.deserialize_cdr(raw, conn.msgtype)
+        for topic, logged, raw in source.messages(list(msgtypes)):
+            msgtype = msgtypes[topic]
+            msg = store.deserialize_cdr(raw, msgtype)
             stamp = _stamp(msg)
-            where = f"{path} topic {conn.topic} stamp {stamp}"
-            if conn.topic == image_topic:
-                pending_images.append((stamp, _image(msg, conn.msgtype, where)))
+            where = f"{path} topic {topic} stamp {stamp}"
+            if topic == image_topic:
+                pending_images.append((stamp, _image(msg, msgtype, where), logged))
             else:
                 if msg.encoding != "32SC1":
                     raise DataError(f"{where}: ground truth must be 32SC1, got {msg.encoding!r}")
-                pending_gt[stamp] = _image(msg, conn.msgtype, where)
+                pending_gt[stamp] = _image(msg, msgtype, where)
                 gt_reached = max(gt_reached, stamp)
             while pending_images:
-                stamp0, image0 = pending_images[0]
+                stamp0, image0, logged0 = pending_images[0]
                 if stamp0 in pending_gt:
                     yield stamp0, image0, pending_gt.pop(stamp0)
                 elif gt_topic is None or gt_reached > stamp0:
-                    yield stamp0, image0, None
+                    if not _maybe_lost(source, logged0, gt_topic):
+                        yield stamp0, image0, None
                 else:
                     break
                 pending_images.pop(0)
-                _orphans(pending_gt, stamp0, path, gt_topic)
-        for stamp0, image0 in pending_images:
-            yield stamp0, image0, pending_gt.pop(stamp0, None)
-        _orphans(pending_gt, None, path, gt_topic)
+                _orphans(pending_gt, stamp0, path, gt_topic, source.recovery is not None)
+        for stamp0, image0, logged in pending_images:
+            truth = pending_gt.pop(stamp0, None)
+            if truth is not None or not _maybe_lost(source, logged, gt_topic):
+                yield stamp0, image0, truth
+        _orphans(pending_gt, None, path, gt_topic, source.recovery is not None)
 
 
-def _orphans(pending_gt: dict[int, np.ndarray], up_to: int | None, path: Path, topic: str | None
-             ) -> None:
+def _maybe_lost(source: BagSource, logged: int, gt_topic: str | None) -> bool:
+    """Whether the ground truth of an image logged at ``logged`` may have been lost."""
+    r = source.recovery
+    return (gt_topic is not None and r is not None and r.intact_until_ns is not None
+            and logged >= r.intact_until_ns)
+
+
+def _orphans(pending_gt: dict[int, np.ndarray], up_to: int | None, path: Path, topic: str | None,
+             recovered: bool) -> None:
+    """A ground-truth message without its image is an error, except in a recovered bag,
+    where the image may be in the lost part: then it is left out."""
     lost = sorted(s for s in pending_gt if up_to is None or s < up_to)
-    if lost:
+    if recovered:
+        for stamp in lost:
+            del pending_gt[stamp]
+    elif lost:
         raise DataError(f"{path}: ground truth on {topic} at stamp {lost[0]} ns has no image "
                         f"with that header stamp")
 
 
 def bag_metadata(path: Path) -> tuple[ClassTable | None, int | None]:
     """Class table and label divisor that vps_ros recorded in a bag, if any."""
-    with _reading(path) as reader:
-        custom = getattr(getattr(reader.storage, "metadata", None), "custom", None) or {}
+    with open_bag(path) as source:
+        custom = source.custom
     classes = divisor = None
     try:
         if _CLASSES_KEY in custom:
@@ -205,23 +217,31 @@ class BagDataset:
 
 
 def _connection_check(path: Path, image_topic: str, gt_topic: str | None) -> None:
-    with _reading(path) as reader:
-        _connection(reader, image_topic, path, (IMAGE, COMPRESSED))
+    with open_bag(path) as source:
+        _connection(source, image_topic, path, (IMAGE, COMPRESSED))
         if gt_topic:
-            _connection(reader, gt_topic, path, (IMAGE,))
+            _connection(source, gt_topic, path, (IMAGE,))
 
 
 def find_bags(path: Path) -> list[Path]:
-    """A bag (folder with metadata.yaml, or a .mcap/.db3 file) or a folder of bags."""
+    """A bag (folder with metadata.yaml or storage files, or a .mcap/.db3 file) or a
+    folder of bags."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: bag or folder of bags not found")
-    if (path / "metadata.yaml").is_file() or path.is_file():
+    if _is_bag(path) or path.is_file():
         return [path]
-    bags = sorted(p for p in path.iterdir() if (p / "metadata.yaml").is_file())
+    bags = sorted(p for p in path.iterdir() if p.is_dir() and _is_bag(p))
     if not bags:
-        raise DataError(f"{path}: no rosbag2 bags in this folder (folders with metadata.yaml)")
+        raise DataError(f"{path}: no rosbag2 bags in this folder (folders with metadata.yaml "
+                        "or .mcap/.db3 files)")
     return bags
+
+
+def _is_bag(path: Path) -> bool:
+    if (path / "metadata.yaml").is_file():
+        return True
+    return path.is_dir() and any(p.suffix in SUFFIXES for p in path.iterdir())
 
 
 @dataclass(frozen=True)
@@ -249,8 +269,24 @@ class BagOptions:
             raise DataError(f"frame rate must be positive, got {self.frame_rate}")
 
 
+def end_frame(writer: Writer) -> None:
+    """Hand what ``writer`` holds of the frame just written to the operating system: the
+    open mcap chunk is closed and flushed, a sqlite3 transaction committed. A recorder
+    killed later (SIGKILL, power cut after the OS wrote its cache) then leaves every
+    earlier frame in a file that :mod:`vps_ros.data.bag_storage` recovers. (rosbags
+    itself closes a chunk only past 1 MiB and commits only at the end.)"""
+    storage = writer.storage
+    if isinstance(storage, McapWriter):
+        if storage.chunk.bio.tell():
+            storage.close_chunk()
+        storage.bio.flush()
+    elif isinstance(storage, Sqlite3Writer):
+        storage.conn.commit()
+
+
 class BagWriter:
-    """Records frames of one drive into a new bag (``path`` must not exist yet)."""
+    """Records frames of one drive into a new bag (``path`` must not exist yet); each
+    frame is on disk once :meth:`add` returns (see :func:`end_frame`)."""
 
     def __init__(self, path: Path, options: BagOptions, classes: ClassTable, label_divisor: int
                  ) -> None:
@@ -320,6 +356,7 @@ class BagWriter:
         if o.gt_topic and panoptic is not None:
             self._write(o.gt_topic, self._image_msg(panoptic.astype(np.int32), "32SC1", stamp),
                         IMAGE, stamp)
+        end_frame(self.writer)
         return stamp
 
 

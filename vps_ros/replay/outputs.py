@@ -98,7 +98,8 @@ def offline_output(camera: str, frame: TrackedFrame, factory: MessageFactory,
 
 
 class OutputRecorder:
-    """Writes outputs (their CDR messages) to a new rosbag2 (mcap) with rosbags."""
+    """Writes outputs (their CDR messages) to a new rosbag2 (mcap) with rosbags, one mcap
+    chunk per output, so that an interrupted replay leaves a recoverable bag."""
 
     def __init__(self, path: Path, cameras: list[str], classes: ClassTable,
                  label_divisor: int) -> None:
@@ -125,6 +126,7 @@ class OutputRecorder:
         for kind in ("panoptic", "objects"):
             self.writer.write(self.connections[(output.camera, kind)], output.stamp_ns,
                               output.raw[kind])
+        bags.end_frame(self.writer)
 
     def close(self) -> None:
         self.writer.close()

@@ -5,7 +5,9 @@ together at the top level (``VPQ``, ``VPQ_windows``, ``VPQ_things``, ``VPQ_stuff
 ``STQ``, ``AQ``, ``SQ``, ``per_class``, ...; null when no frame had ground truth), and
 beside them ``latency_ms`` (p50, p95, mean, max), ``frames``, ``annotated_frames``,
 ``dropped_frames``, ``id_switches``, ``recoveries``, ``partial`` (the replay stopped at
-a fault, named in ``error``), ``metrics_note`` and ``cameras`` (the same per camera).
+a fault, named in ``error``, or the bag was not whole and ``recovered`` says what was
+read: reason, storage, messages and lost messages per topic, damaged chunks, unreadable
+rows, last stamp), ``metrics_note`` and ``cameras`` (the same per camera).
 """
 from __future__ import annotations
 
@@ -78,7 +80,13 @@ def write_markdown(document: dict[str, Any], out: Path, pictures: list[str]) -> 
              f"`{d['model']}`, {len(d['cameras'])} camera(s): "
              + ", ".join(f"`{c['name']}` ({c['image_topic']} / {c['gt_topic'] or 'no GT'})"
                          for c in d["camera_topics"]) + ".", ""]
-    if d["partial"]:
+    if d.get("recovered"):
+        r = d["recovered"]
+        counts = ", ".join(f"{topic} {n}" for topic, n in r["messages"].items())
+        lines += [f"> **PARTIAL REPORT, RECOVERED BAG**: {r['reason']}. Messages recovered: "
+                  f"{counts}; last stamp {r['last_stamp_ns']} ns. Every frame it still held "
+                  "is scored.", ""]
+    if d["error"]:
         lines += [f"> **PARTIAL REPORT**: the replay stopped at a fault after {d['frames']} "
                   f"frames: {d['error']}", ""]
     if d["metrics_note"]:

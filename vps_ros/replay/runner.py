@@ -12,7 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..data import bags
-from ..errors import ConfigError, VpsRosError
+from ..errors import ConfigError, DataError, VpsRosError
 from ..model.checkpoint import load_checkpoint
 from ..pipeline import DEFAULT_MODEL, PipelineConfig
 from ..resources import config_path, model_path
@@ -77,6 +77,7 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
     if options.rate is not None and options.rate <= 0:
         raise ConfigError(f"--rate must be positive, got {options.rate}")
     found = check_topics(options.bag, options.cameras)
+    recovered = bags.recovery(options.bag)
     recorded_classes, divisor = bags.bag_metadata(options.bag)
     classes = options.classes or recorded_classes or ClassTable.builtin("synthetic")
     config = pipeline_config(options, divisor)
@@ -93,6 +94,7 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
     recorder = OutputRecorder(options.record, [c.name for c in options.cameras], classes,
                               config.label_divisor) if options.record else None
     error: BaseException | None = None
+    scored = 0
     started = time.perf_counter()
     bar = tqdm(total=sum(counts.values()), desc=f"replay {options.mode}", unit="frame",
                file=sys.stderr, disable=None if options.progress else True)
@@ -104,6 +106,10 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
                 if recorder is not None and output is not None:
                     recorder.write(output)
                 bar.update(1)
+                scored += 1
+        if recovered is not None and not scored:
+            raise DataError(f"{options.bag}: no complete frame of the replayed topics was "
+                            f"recovered ({recovered.reason})")
     except (VpsRosError, KeyboardInterrupt) as exc:
         error = exc
     finally:
@@ -114,8 +120,10 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
            "model": config.model or str(model_path(DEFAULT_MODEL)),
            "classes": classes.name, "label_divisor": config.label_divisor,
            "camera_topics": [dataclasses.asdict(c) for c in options.cameras],
-           "wall_s": time.perf_counter() - started, "partial": error is not None,
+           "wall_s": time.perf_counter() - started,
+           "partial": error is not None or recovered is not None,
            "error": None if error is None else (str(error) or type(error).__name__),
+           "recovered": None if recovered is None else recovered.as_dict(),
            "recorded_bag": str(options.record) if options.record else None}
     document = _write_report(options, scorer, figures, run)
     if error is not None:
