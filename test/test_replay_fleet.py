@@ -163,10 +163,12 @@ def test_resume_after_a_run_killed_midway(drives, model, tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_local_cluster_gives_the_same_totals(drives, model, tmp_path):
-    """Run inside scripts/in_loopback_netns.sh: Ray stays on 127.0.0.1."""
+def test_ray_local_cluster_gives_the_same_totals(drives, model, tmp_path, capfd):
+    """Run inside scripts/in_loopback_netns.sh: Ray stays on 127.0.0.1, and does not
+    even try to reach a public address to find its own."""
     folder = drives["drive_a"].bag.parent
     assert fleet([folder], tmp_path / "ray", model, "--workers", "2", "--ray") == 0
+    assert "external connectivity" not in capfd.readouterr().err
     document = metrics(tmp_path / "ray")
     assert document["executor"] == "Ray, local cluster of 2 CPUs"
     assert totals(document) == totals(expected(drives, DRIVES))

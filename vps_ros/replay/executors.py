@@ -119,7 +119,7 @@ class RayTasks:
 
     def __init__(self, address: str | None, num_cpus: float | None, cpus: float, gpus: float,
                  connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-        ray = import_ray()
+        ray = import_ray(local=address is None)
         self._ray = ray
         self.cpus, self.gpus = cpus, gpus
         if address is None:
@@ -187,7 +187,13 @@ class RayTasks:
             self._ray.shutdown()
 
 
-def import_ray():
+def import_ray(local: bool = False):
+    """Ray, or a ConfigError saying how to install it. ``local``: for a cluster of this
+    machine alone, on 127.0.0.1; Ray on Linux otherwise looks for the machine's own IP
+    first by reaching for a public DNS server (this switch, read when Ray is imported,
+    makes it take the loopback address, as it does on macOS and Windows)."""
+    if local:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
