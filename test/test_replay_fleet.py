@@ -49,7 +49,7 @@ def drives(tmp_path_factory, model) -> dict[str, Drive]:
     """Three short drives in one folder, each replayed alone with --record."""
     root = tmp_path_factory.mktemp("fleet")
     found = {}
-    for k, name in enumerate(DRIVES):
+    for k, name in enumerate(reversed(DRIVES)):      # name order is not sequence order
         frames = synthetic_frames(FRAMES, sequence=k)[1]
         bag = write_bag(root / "bags" / name, frames)
         out = root / "single" / name
@@ -115,8 +115,8 @@ def test_one_process_and_two_workers_give_the_totals_of_vps_ros_eval(drives, mod
     for name in DRIVES:
         for key in ("VPQ", "STQ", "AQ", "frames", "dropped_frames", "id_switches"):
             assert rows[name][key] == drives[name].single[key]
-    order = [(r["VPQ"], r["STQ"], r["AQ"]) for r in one["drives"]]
-    assert order == sorted(order)
+    quality = {n: tuple(drives[n].single[k] for k in ("VPQ", "STQ", "AQ")) for n in DRIVES}
+    assert [r["drive"] for r in one["drives"]] == sorted(DRIVES, key=lambda n: (quality[n], n))
     assert one["frames"] == one["annotated_frames"] == 3 * FRAMES
     report = (tmp_path / "one" / "report.md").read_text()
     assert "## Drives, worst first" in report
@@ -139,7 +139,7 @@ def test_a_corrupt_drive_is_reported_in_its_row_and_left_out_of_the_totals(drive
     assert "drive_0_broken" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_resume_after_a_run_killed_midway(drives, model, tmp_path):
+def test_resume_after_a_run_killed_midway(drives, model, tmp_path, capsys):
     folder, out = drives["drive_a"].bag.parent, tmp_path / "out"
     argv = ["-m", "vps_ros.cli", "replay", str(folder), "--image-topic", bags.IMAGE_TOPIC,
             "--gt-topic", bags.GT_TOPIC, "--out", str(out), "--model", str(model[0]),
@@ -160,6 +160,9 @@ def test_resume_after_a_run_killed_midway(drives, model, tmp_path):
     assert document["resumed_drives"] == len(done)
     assert {p: (out / "drives" / p).stat().st_mtime_ns for p in done} == done
     assert totals(document) == totals(expected(drives, DRIVES))
+
+    assert fleet([folder], out, model, "--resume", "--windows", "1", "2") == 2
+    assert "computed with other settings" in capsys.readouterr().err
 
 
 @pytest.mark.slow
