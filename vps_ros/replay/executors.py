@@ -16,12 +16,11 @@ import os
 import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 
-Job = TypeVar("Job")
 Outcome = tuple[Any, "dict[str, Any] | None", "str | None"]
 DriveFunction = Callable[[Any], "dict[str, Any]"]
 

@@ -31,10 +31,14 @@ from tqdm import tqdm
 from ..data import bags
 from ..errors import ConfigError, DataError, VpsRosError
 from ..metrics import LabelSpace, MetricStats
+from ..model.segmenter import Segmenter
+from ..pipeline import PipelineConfig, load_segmenter
 from ..resources import config_path
 from ..types import ClassTable
 from .cameras import check_topics, replay_frames
 from .executors import open_executor
+from .fleet_report import fleet_document, write_fleet_report
+from .offline import OfflineEngine
 from .runner import ReplayOptions, check_classes, pipeline_config
 from .scoring import ReplayScorer, latency_summary
 
@@ -170,12 +174,11 @@ class LatencyHistogram:
                    float(state["total_ms"]), state["max_ms"])
 
 
-_SEGMENTERS: dict[Any, Any] = {}
+_SEGMENTERS: dict[PipelineConfig, Segmenter] = {}
 
 
-def _segmenter(config):
+def _segmenter(config: PipelineConfig) -> Segmenter:
     """One segmenter per worker process and configuration, kept for its next drives."""
-    from ..pipeline import load_segmenter
     if config not in _SEGMENTERS:
         _SEGMENTERS.clear()
         _SEGMENTERS[config] = load_segmenter(config)
@@ -188,7 +191,6 @@ def score_drive(job: DriveJob) -> dict[str, Any]:
     (histogram), the class table, label divisor and windows they were computed with,
     and the drive's own figures for its row. A fault of the drive (truncated bag,
     missing topic, bad frame) is its ``error``; no statistics are returned then."""
-    from .offline import OfflineEngine          # torch: in the worker only
     options = job.options
     started = time.perf_counter()
     result: dict[str, Any] = {"drive": job.name, "bag": str(job.bag), "error": None}
@@ -236,7 +238,9 @@ def settings_of(options: ReplayOptions) -> dict[str, Any]:
     params = options.params or config_path("perception.yaml")
     digest = hashlib.sha256(Path(params).read_bytes()).hexdigest() if Path(params).is_file() \
         else None
-    return {"model": options.model, "params": str(params), "params_sha256": digest,
+    model = Path(options.model).resolve() if options.model and Path(options.model).exists() \
+        else options.model
+    return {"model": str(model), "params": str(Path(params).resolve()), "params_sha256": digest,
             "windows": list(options.windows),
             "classes": options.classes.name if options.classes else None,
             "cameras": [dataclasses.asdict(c) for c in options.cameras]}
@@ -275,12 +279,12 @@ def _resumable(folder: Path, drives: dict[str, Path], settings: dict[str, Any]
 def run_fleet(fleet: FleetOptions) -> tuple[dict[str, Any], int]:
     """Score every drive and write the fleet report; returns (metrics.json content,
     number of drives that failed)."""
-    from .fleet_report import fleet_document, write_fleet_report
     drives = name_drives(fleet.bags)
     options = fleet.replay
     out = options.out
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
+    pipeline_config(options, None)             # a bad parameters file stops here
     settings = settings_of(options)
     started = time.perf_counter()
     executor = open_executor(fleet.workers, fleet.ray, fleet.cpus_per_drive,
