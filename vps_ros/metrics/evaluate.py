@@ -78,6 +78,26 @@ class MetricStats:
         self.num_sequences += other.num_sequences
         self.num_frames += other.num_frames
 
+    def state_dict(self) -> dict[str, Any]:
+        """The statistics as plain lists and numbers (JSON), restored exactly by
+        :meth:`from_state_dict`: JSON writes floats with ``repr``, which round-trips, so
+        statistics saved by one process and merged by another give the same bits."""
+        return {"windows": list(self.vpq.windows), "iou": self.vpq.iou.tolist(),
+                "tp": self.vpq.tp.tolist(), "fp": self.vpq.fp.tolist(),
+                "fn": self.vpq.fn.tolist(), "confusion": self.stq.confusion.tolist(),
+                "aq_sum": float(self.stq.aq_sum), "num_tracks": int(self.stq.num_tracks),
+                "num_sequences": self.num_sequences, "num_frames": self.num_frames}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "MetricStats":
+        vpq = VpqStats(tuple(int(w) for w in state["windows"]),
+                       np.asarray(state["iou"], np.float64).reshape(len(state["windows"]), -1),
+                       *(np.asarray(state[k], np.int64).reshape(len(state["windows"]), -1)
+                         for k in ("tp", "fp", "fn")))
+        stq = StqStats(np.asarray(state["confusion"], np.int64), float(state["aq_sum"]),
+                       int(state["num_tracks"]))
+        return cls(vpq, stq, int(state["num_sequences"]), int(state["num_frames"]))
+
     def result(self, classes: ClassTable) -> dict[str, Any]:
         """The result dictionary of DESIGN.md (``VPQ``, ``VPQ_windows``, ``STQ``, ...)."""
         result = video_result(self.vpq, self.stq, classes)

@@ -8,10 +8,11 @@ the same arguments, ROS arguments (``--ros-args ...``) left out.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-from ..errors import VpsRosError
+from ..errors import ConfigError, VpsRosError
 from ..metrics.cli import load_classes
 from ..metrics.evaluate import check_windows
 from .cameras import cameras_of
@@ -19,8 +20,10 @@ from .runner import DEFAULT_WINDOWS, MODES, ReplayOptions, print_summary, replay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", type=Path, help="rosbag2 to replay (folder with metadata.yaml, "
-                        "or an .mcap / .db3 file)")
+    parser.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 to replay (folder "
+                        "with metadata.yaml, or an .mcap / .db3 file); several bags, a folder "
+                        "of bags or @LIST (a file with one path a line) replay a fleet of "
+                        "drives, offline, into one report (docs/fleet.md)")
     parser.add_argument("--image-topic", action=_ImageTopic, dest="streams", required=True,
                         metavar="TOPIC", help="camera image topic (sensor_msgs/Image or "
                         "CompressedImage); repeat for several cameras")
@@ -52,6 +55,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "config/classes_<name>.yaml or a YAML path (default: the bag's "
                         "recorded table, else synthetic)")
     parser.add_argument("--no-video", action="store_true", help="do not write overlay.mp4")
+    fleet = parser.add_argument_group("fleet (several drives, one report)")
+    fleet.add_argument("--workers", type=int, metavar="N", help="replay N drives at once in "
+                       "processes of this machine (with --ray: the size of the local Ray "
+                       "cluster in drives; default: one process, or every core for Ray)")
+    fleet.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run each "
+                       "drive as a Ray task: alone, on a local cluster started for this run; "
+                       "auto, HOST:PORT or ray://HOST:PORT to join a cluster (needs the ray "
+                       "extra)")
+    fleet.add_argument("--cpus-per-drive", type=float, default=1.0, metavar="N",
+                       help="Ray CPUs each drive's task reserves (default %(default)s)")
+    fleet.add_argument("--gpus-per-drive", type=float, default=0.0, metavar="N",
+                       help="Ray GPUs each drive's task reserves; 1 runs one segmenter per GPU "
+                       "(set device: cuda in --params; default %(default)s)")
+    fleet.add_argument("--resume", action="store_true", help="keep the drives already scored "
+                       "in --out/drives by an earlier run with the same settings; replay the "
+                       "others (and those that failed)")
 
 
 class _ImageTopic(argparse.Action):
@@ -78,12 +97,14 @@ def run(args: argparse.Namespace) -> int:
     images = [image for image, _ in args.streams]
     truths = [truth for _, truth in args.streams]
     options = ReplayOptions(
-        bag=args.bag, cameras=cameras_of(images, truths), out=args.out,
+        bag=Path(args.bags[0]), cameras=cameras_of(images, truths), out=args.out,
         mode=args.mode, lossless=args.lossless, rate=args.rate, record=args.record,
         params=args.params, model=args.model,
         windows=check_windows(args.windows or DEFAULT_WINDOWS),
         classes=load_classes(args.classes) if args.classes else None,
         video=not args.no_video)
+    if _is_fleet(args):
+        return _run_fleet(args, options)
     try:
         document = replay(options)
     except VpsRosError:
@@ -93,6 +114,32 @@ def run(args: argparse.Namespace) -> int:
         raise
     print_summary(document, args.out)
     return 0
+
+
+def _is_fleet(args: argparse.Namespace) -> bool:
+    """Several bags, a folder of bags, a list, or a fleet option: the fleet replay."""
+    first = Path(args.bags[0])
+    return (len(args.bags) > 1 or args.bags[0].startswith("@") or args.resume
+            or args.workers is not None or args.ray is not None
+            or (first.is_dir() and not (first / "metadata.yaml").is_file()))
+
+
+def _run_fleet(args: argparse.Namespace, options: ReplayOptions) -> int:
+    """Exit code 0, or 1 when a drive failed (the report is written either way)."""
+    from .fleet import FleetOptions, expand_bags, run_fleet
+    from .fleet_report import print_fleet_summary
+    single = [option for option, given in (("--mode live", args.mode == "live"),
+                                           ("--record", args.record), ("--lossless", args.lossless),
+                                           ("--rate", args.rate is not None)) if given]
+    if single:
+        raise ConfigError(f"{', '.join(single)}: these replay one drive; several drives are "
+                          "replayed offline (give one bag)")
+    fleet = FleetOptions(expand_bags(args.bags), dataclasses.replace(options, video=False),
+                         args.workers, args.ray, args.cpus_per_drive, args.gpus_per_drive,
+                         args.resume)
+    document, failed = run_fleet(fleet)
+    print_fleet_summary(document, args.out)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import time
 from typing import Iterable, Iterator
 
+from ..model.segmenter import Segmenter
 from ..pipeline import Pipeline, PipelineConfig, load_segmenter
 from .cameras import Camera, ReplayFrame
 from .outputs import MessageFactory, ReplayOutput, offline_output
 
 
 class OfflineEngine:
-    def __init__(self, config: PipelineConfig, cameras: list[Camera]) -> None:
-        self.segmenter = load_segmenter(config)
+    def __init__(self, config: PipelineConfig, cameras: list[Camera],
+                 segmenter: Segmenter | None = None) -> None:
+        """``segmenter``: one already loaded for ``config`` (a fleet worker keeps one
+        for all its drives); the pipelines, and so the tracks, are new for each engine."""
+        self.segmenter = segmenter or load_segmenter(config)
         self.classes = self.segmenter.classes
         self.pipelines = {c.name: Pipeline.from_config(config, self.segmenter) for c in cameras}
         self.factory = MessageFactory(self.classes)

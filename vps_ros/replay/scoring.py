@@ -117,18 +117,24 @@ class ReplayScorer:
         score.annotated += 1
         score.history.add(frame.index, frame.gt, pred, self.space)
 
+    def sequence_stats(self) -> dict[str, MetricStats]:
+        """The metric core's statistics of each camera with annotated frames (one
+        sequence each), in camera order: what a fleet run adds up over drives."""
+        return {name: score.evaluator.finish() for name, score in self.cameras.items()
+                if score.evaluator is not None and score.annotated}
+
     def results(self) -> dict[str, Any]:
         """``{"all": ..., "cameras": {name: ...}}``: each the metric result dictionary
         (None where no frame was annotated) plus frames, dropped frames, latency, id
         switches and recoveries."""
         total = MetricStats.zeros(self.space, self.windows)
+        sequences = self.sequence_stats()
         cameras = {}
         for name, score in self.cameras.items():
             metrics = None
-            if score.evaluator is not None and score.annotated:
-                stats = score.evaluator.finish()
-                metrics = stats.result(self.space.classes)
-                total.merge(stats)
+            if name in sequences:
+                metrics = sequences[name].result(self.space.classes)
+                total.merge(sequences[name])
             cameras[name] = {"metrics": metrics, **_counts([score]),
                              "metrics_note": None if metrics else _skipped([score])}
         evaluated = total.num_frames > 0

@@ -1,0 +1,373 @@
+"""``vps-ros replay`` of many drives (a fleet): one report whose VPQ / STQ are the
+dataset's, not an average of per-drive figures.
+
+Each bag is one job for :func:`score_drive`, a plain function (a bag in, a small
+dict out: the metric core's statistics of each camera sequence, counters, a latency
+histogram; never frames) that an executor of :mod:`.executors` runs here, in
+processes or on Ray. The driver writes each drive's dict to ``OUT/drives/<drive>.json``
+as it comes back (so ``--resume`` skips it later), then adds the statistics up one
+file at a time in drive-name order: the same sums, bit for bit, as evaluating all the
+sequences in one process in that order (``MetricStats.merge``), whichever executor
+computed them and in whatever order they finished.
+
+A drive is named after its bag (the folder's name, or the .mcap / .db3 file's without
+the extension); its camera streams are the sequences ``<drive>/<camera>``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from ..data import bags
+from ..errors import ConfigError, DataError, VpsRosError
+from ..metrics import LabelSpace, MetricStats
+from ..model.segmenter import Segmenter
+from ..pipeline import PipelineConfig, load_segmenter
+from ..resources import config_path
+from ..types import ClassTable
+from .cameras import check_topics, replay_frames
+from .executors import open_executor
+from .fleet_report import fleet_document, write_fleet_report
+from .offline import OfflineEngine
+from .runner import ReplayOptions, check_classes, pipeline_config
+from .scoring import ReplayScorer, latency_summary
+
+DRIVES_DIR = "drives"
+BAG_SUFFIXES = (".mcap", ".db3")
+# Fields of a drive's dict that its row in the report carries (``partial`` and
+# ``recovered`` only when the drive's replay reports them).
+ROW_KEYS = ("drive", "bag", "error", "frames", "annotated_frames", "dropped_frames", "VPQ",
+            "STQ", "AQ", "SQ", "latency_ms", "id_switches", "recoveries", "wall_s")
+OPTIONAL_ROW_KEYS = ("partial", "recovered")
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    bags: list[Path]            # one path per drive (see :func:`expand_bags`)
+    replay: ReplayOptions       # what every drive shares: cameras, model, windows, out
+    workers: int | None = None
+    ray: str | None = None      # "local", or a cluster address
+    cpus_per_drive: float = 1.0
+    gpus_per_drive: float = 0.0
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class DriveJob:
+    name: str
+    bag: Path
+    options: ReplayOptions
+
+
+def expand_bags(arguments: list[str]) -> list[Path]:
+    """Bags of the command line: a bag, a folder of bags, or ``@LIST`` (a file with one
+    path a line, relative ones from the list's folder; blank and ``#`` lines skipped)."""
+    found: list[Path] = []
+    for argument in arguments:
+        if not argument.startswith("@"):
+            found += _bags_at(Path(argument), "")
+            continue
+        listing = Path(argument[1:])
+        if not listing.is_file():
+            raise DataError(f"{listing}: list of bags not found")
+        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                path = Path(line) if os.path.isabs(line) else listing.parent / line
+                found += _bags_at(path, f"{listing}:{number}: ")
+    return found
+
+
+def _bags_at(path: Path, where: str) -> list[Path]:
+    try:
+        found = bags.find_bags(path)
+    except DataError as exc:
+        raise DataError(f"{where}{exc}") from None
+    for bag in found:
+        if bag.is_file() and bag.suffix not in BAG_SUFFIXES:
+            raise DataError(f"{where}{bag}: not a bag (a rosbag2 is a folder with "
+                            "metadata.yaml, or an .mcap or .db3 file)")
+    return found
+
+
+def drive_name(bag: Path) -> str:
+    return bag.stem if bag.is_file() else bag.name
+
+
+def name_drives(paths: list[Path]) -> dict[str, Path]:
+    """Drive name -> bag, sorted by name; a DataError when two bags share a name."""
+    named: dict[str, Path] = {}
+    for path in paths:
+        name = drive_name(path)
+        if name in named:
+            if Path(os.path.realpath(named[name])) == Path(os.path.realpath(path)):
+                raise DataError(f"{path}: this bag is given twice")
+            raise DataError(f"two bags are named {name!r}: {named[name]} and {path}; a drive "
+                            "is named after its bag (folder name, or file name without "
+                            ".mcap/.db3) and its sequences <drive>/<camera>, so rename one")
+        named[name] = path
+    return dict(sorted(named.items()))
+
+
+class LatencyHistogram:
+    """Latencies in bins 1 % wide (exact count, mean and max): the fleet's p50 / p95
+    from a fixed-size summary, however many frames the drives had."""
+
+    FLOOR_MS = 1e-3
+    STEP = 1.01
+
+    def __init__(self, bins: dict[int, int] | None = None, count: int = 0,
+                 total_ms: float = 0.0, max_ms: float | None = None) -> None:
+        self.bins = dict(bins or {})
+        self.count, self.total_ms, self.max_ms = count, total_ms, max_ms
+
+    @classmethod
+    def of(cls, values: list[float]) -> "LatencyHistogram":
+        histogram = cls()
+        for value in values:
+            key = 0 if value <= cls.FLOOR_MS else 1 + int(math.log(value / cls.FLOOR_MS,
+                                                                    cls.STEP))
+            histogram.bins[key] = histogram.bins.get(key, 0) + 1
+        histogram.count, histogram.total_ms = len(values), float(sum(values))
+        histogram.max_ms = max(values) if values else None
+        return histogram
+
+    def merge(self, other: "LatencyHistogram") -> None:
+        for key, count in other.bins.items():
+            self.bins[key] = self.bins.get(key, 0) + count
+        self.count += other.count
+        self.total_ms += other.total_ms
+        if other.max_ms is not None:
+            self.max_ms = other.max_ms if self.max_ms is None else max(self.max_ms, other.max_ms)
+
+    def _quantile(self, q: float) -> float:
+        rank, seen = q * self.count, 0
+        for key in sorted(self.bins):
+            seen += self.bins[key]
+            if seen >= rank:
+                return self.FLOOR_MS if key == 0 else self.FLOOR_MS * self.STEP ** (key - 0.5)
+        return float(self.max_ms or 0.0)
+
+    def summary(self) -> dict[str, float | None]:
+        if not self.count:
+            return latency_summary([])
+        return {"p50": self._quantile(0.5), "p95": self._quantile(0.95),
+                "mean": self.total_ms / self.count, "max": self.max_ms}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"bins": {str(k): v for k, v in sorted(self.bins.items())}, "count": self.count,
+                "total_ms": self.total_ms, "max_ms": self.max_ms}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "LatencyHistogram":
+        return cls({int(k): int(v) for k, v in state["bins"].items()}, int(state["count"]),
+                   float(state["total_ms"]), state["max_ms"])
+
+
+_SEGMENTERS: dict[PipelineConfig, Segmenter] = {}
+
+
+def _segmenter(config: PipelineConfig) -> Segmenter:
+    """One segmenter per worker process and configuration, kept for its next drives."""
+    if config not in _SEGMENTERS:
+        _SEGMENTERS.clear()
+        _SEGMENTERS[config] = load_segmenter(config)
+    return _SEGMENTERS[config]
+
+
+def score_drive(job: DriveJob) -> dict[str, Any]:
+    """Replay one drive offline and return its sufficient statistics as plain data:
+    ``sequences`` (``<drive>/<camera>`` -> ``MetricStats.state_dict()``), ``latency``
+    (histogram), the class table, label divisor and windows they were computed with,
+    and the drive's own figures for its row. A fault of the drive (truncated bag,
+    missing topic, bad frame) is its ``error``; no statistics are returned then."""
+    options = job.options
+    started = time.perf_counter()
+    result: dict[str, Any] = {"drive": job.name, "bag": str(job.bag), "error": None}
+    scorer = None
+    try:
+        check_topics(job.bag, options.cameras)
+        recorded, divisor = bags.bag_metadata(job.bag)
+        classes = options.classes or recorded or ClassTable.builtin("synthetic")
+        config = pipeline_config(options, divisor)
+        engine = OfflineEngine(config, options.cameras, _segmenter(config))
+        check_classes(engine.classes, classes)
+        scorer = ReplayScorer(options.cameras, classes, config.label_divisor, options.windows)
+        for frame, output in engine.replay(replay_frames(job.bag, options.cameras)):
+            scorer.add(frame, output)
+    except VpsRosError as exc:
+        result["error"] = str(exc) or type(exc).__name__
+    result["wall_s"] = time.perf_counter() - started
+    if scorer is None:
+        return result
+    summary = scorer.results()["all"]
+    metrics = summary.pop("metrics") or {}
+    result.update({k: v for k, v in summary.items() if k != "metrics_note"})
+    result.update({k: metrics.get(k) for k in ("VPQ", "STQ", "AQ", "SQ")})
+    if result["error"] is None:
+        result.update(
+            classes=scorer.space.classes.to_dict(), label_divisor=scorer.space.label_divisor,
+            windows=list(scorer.windows),
+            sequences={f"{job.name}/{camera}": stats.state_dict()
+                       for camera, stats in scorer.sequence_stats().items()},
+            latency=LatencyHistogram.of([v for score in scorer.cameras.values()
+                                         for v in score.latency_ms]).state_dict())
+    return result
+
+
+def row_of(result: dict[str, Any]) -> dict[str, Any]:
+    """A drive's row of the report: its figures, no statistics."""
+    row = {key: result.get(key) for key in ROW_KEYS}
+    row.update({key: result[key] for key in OPTIONAL_ROW_KEYS if key in result})
+    return row
+
+
+def settings_of(options: ReplayOptions) -> dict[str, Any]:
+    """What decides a drive's statistics: results computed with other settings are not
+    resumed."""
+    params = options.params or config_path("perception.yaml")
+    digest = hashlib.sha256(Path(params).read_bytes()).hexdigest() if Path(params).is_file() \
+        else None
+    model = Path(options.model).resolve() if options.model and Path(options.model).exists() \
+        else options.model
+    return {"model": str(model), "params": str(Path(params).resolve()), "params_sha256": digest,
+            "windows": list(options.windows),
+            "classes": options.classes.name if options.classes else None,
+            "cameras": [dataclasses.asdict(c) for c in options.cameras]}
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write then rename: a drive's file is whole or absent, even when killed."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data) + "\n")
+    os.replace(temporary, path)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _resumable(folder: Path, drives: dict[str, Path], settings: dict[str, Any]
+               ) -> dict[str, dict[str, Any]]:
+    """Rows of the drives already scored (without error) with these settings."""
+    rows = {}
+    for name in drives:
+        data = _read(folder / f"{name}.json")
+        if data is None or data.get("error") is not None:
+            continue
+        if data.get("settings") != settings:
+            raise ConfigError(f"{folder / (name + '.json')}: computed with other settings "
+                              f"({data.get('settings')}); leave out --resume or give "
+                              "another --out")
+        rows[name] = row_of(data)
+    return rows
+
+
+def run_fleet(fleet: FleetOptions) -> tuple[dict[str, Any], int]:
+    """Score every drive and write the fleet report; returns (metrics.json content,
+    number of drives that failed)."""
+    drives = name_drives(fleet.bags)
+    options = fleet.replay
+    out = options.out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    pipeline_config(options, None)             # a bad parameters file stops here
+    settings = settings_of(options)
+    started = time.perf_counter()
+    executor = open_executor(fleet.workers, fleet.ray, fleet.cpus_per_drive,
+                             fleet.gpus_per_drive)
+    try:
+        folder = out / DRIVES_DIR
+        rows = _resumable(folder, drives, settings) if fleet.resume else {}
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in drives:
+            if name not in rows:
+                (folder / f"{name}.json").unlink(missing_ok=True)
+        jobs = [DriveJob(name, bag, options) for name, bag in drives.items() if name not in rows]
+        resumed = len(rows)
+        with tqdm(total=len(drives), initial=resumed, desc="replay fleet", unit="drive",
+                  file=sys.stderr, disable=None if options.progress else True) as bar:
+            for result in _results(executor.run(score_drive, jobs)):
+                result["settings"] = settings
+                _write_atomic(folder / f"{result['drive']}.json", result)
+                rows[result["drive"]] = row_of(result)
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"vps-ros replay: stopped; the finished drives are in {out / DRIVES_DIR}: run "
+              "the same command with --resume to go on", file=sys.stderr)
+        raise
+    finally:
+        executor.close()
+    run = {"mode": "offline", "executor": executor.description, "bags": len(drives),
+           "resumed_drives": resumed, "wall_s": time.perf_counter() - started,
+           "model": options.model or None, "params": settings["params"],
+           "camera_topics": settings["cameras"]}
+    totals = merge_drives(folder, drives, rows)
+    document = fleet_document(totals, rows, run)
+    write_fleet_report(document, out)
+    return document, document["drives_failed"]
+
+
+def _results(outcomes: Iterator[tuple[DriveJob, dict | None, str | None]]
+             ) -> Iterator[dict[str, Any]]:
+    for job, result, failure in outcomes:
+        yield result if failure is None else {"drive": job.name, "bag": str(job.bag),
+                                              "error": failure}
+
+
+@dataclass
+class FleetTotals:
+    stats: MetricStats | None
+    classes: ClassTable | None
+    label_divisor: int | None
+    latency: LatencyHistogram
+    counts: dict[str, int]
+
+
+def merge_drives(folder: Path, drives: dict[str, Path], rows: dict[str, dict[str, Any]]
+                 ) -> FleetTotals:
+    """Add up the statistics of the drives without error, reading their files one at a
+    time in drive-name order. A drive scored with another class table, label divisor
+    or windows than the first one is marked failed (its statistics do not add up)."""
+    totals = FleetTotals(None, None, None, LatencyHistogram(),
+                         dict.fromkeys(("frames", "annotated_frames", "dropped_frames",
+                                        "id_switches", "recoveries"), 0))
+    reference: tuple | None = None
+    first = None
+    for name in drives:
+        row = rows.get(name)
+        if row is None or row["error"] is not None:
+            continue
+        data = json.loads((folder / f"{name}.json").read_text())
+        key = (data["classes"], data["label_divisor"], data["windows"])
+        if reference is None:
+            reference, first = key, name
+            totals.classes = ClassTable.from_dict(data["classes"])
+            totals.label_divisor = data["label_divisor"]
+            totals.stats = MetricStats.zeros(LabelSpace(totals.classes, totals.label_divisor),
+                                             tuple(data["windows"]))
+        elif key != reference:
+            row["error"] = (f"scored with class table {data['classes']['name']!r}, label "
+                            f"divisor {data['label_divisor']}, windows {data['windows']}, "
+                            f"unlike drive {first!r} ({reference[0]['name']!r}, "
+                            f"{reference[1]}, {reference[2]}): left out (give --classes)")
+            continue
+        for state in data["sequences"].values():
+            totals.stats.merge(MetricStats.from_state_dict(state))
+        totals.latency.merge(LatencyHistogram.from_state_dict(data["latency"]))
+        for key_name in totals.counts:
+            totals.counts[key_name] += data[key_name]
+    return totals
