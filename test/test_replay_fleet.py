@@ -127,7 +127,7 @@ def test_a_corrupt_drive_is_reported_in_its_row_and_left_out_of_the_totals(drive
                                                                            tmp_path):
     broken = write_bag(tmp_path / "drive_0_broken", drives["drive_a"].frames)
     data = next(p for p in broken.iterdir() if p.suffix == ".mcap")
-    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    data.write_bytes(data.read_bytes()[:600])          # cut before its first message
     paths = [drives["drive_b"].bag, broken, drives["drive_c"].bag]
     assert fleet(paths, tmp_path / "out", model) == 1
     document = metrics(tmp_path / "out")
@@ -135,8 +135,23 @@ def test_a_corrupt_drive_is_reported_in_its_row_and_left_out_of_the_totals(drive
     assert document["drives_failed"] == 1 and document["drives_scored"] == 2
     assert "1 of 3 drives failed" in document["metrics_note"]
     first = document["drives"][0]
-    assert first["drive"] == "drive_0_broken" and "truncated or corrupt" in first["error"]
+    assert first["drive"] == "drive_0_broken" and "no complete message" in first["error"]
     assert "drive_0_broken" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_drive_cut_midway_is_scored_as_far_as_it_goes_and_marked_partial(drives, model,
+                                                                          tmp_path):
+    cut = write_bag(tmp_path / "drive_cut", drives["drive_a"].frames)
+    data = next(p for p in cut.iterdir() if p.suffix == ".mcap")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size * 3 // 4])
+    (cut / "metadata.yaml").unlink()                 # as a killed recorder leaves it
+    assert fleet([drives["drive_b"].bag, cut], tmp_path / "out", model) == 0
+    document = metrics(tmp_path / "out")
+    row = next(r for r in document["drives"] if r["drive"] == "drive_cut")
+    assert row["partial"] is True and row["error"] is None
+    assert 0 < row["frames"] < FRAMES
+    assert row["recovered"]["messages"][bags.IMAGE_TOPIC] == row["frames"]
+    assert document["drives_scored"] == 2 and document["frames"] == FRAMES + row["frames"]
 
 
 def test_resume_after_a_run_killed_midway(drives, model, tmp_path, capsys):

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..data import bags
 from ..errors import ConfigError, DataError, VpsRosError
 from ..metrics import LabelSpace, MetricStats
-from ..model.segmenter import Segmenter
+from ..model import MaskSegmenter
 from ..pipeline import PipelineConfig, load_segmenter
 from ..resources import config_path
 from ..types import ClassTable
@@ -174,10 +174,10 @@ class LatencyHistogram:
                    float(state["total_ms"]), state["max_ms"])
 
 
-_SEGMENTERS: dict[PipelineConfig, Segmenter] = {}
+_SEGMENTERS: dict[PipelineConfig, MaskSegmenter] = {}
 
 
-def _segmenter(config: PipelineConfig) -> Segmenter:
+def _segmenter(config: PipelineConfig) -> MaskSegmenter:
     """One segmenter per worker process and configuration, kept for its next drives."""
     if config not in _SEGMENTERS:
         _SEGMENTERS.clear()
@@ -197,6 +197,9 @@ def score_drive(job: DriveJob) -> dict[str, Any]:
     scorer = None
     try:
         check_topics(job.bag, options.cameras)
+        recovered = bags.recovery(job.bag)
+        if recovered is not None:
+            result.update(partial=True, recovered=recovered.as_dict())
         recorded, divisor = bags.bag_metadata(job.bag)
         classes = options.classes or recorded or ClassTable.builtin("synthetic")
         config = pipeline_config(options, divisor)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Iterable, Iterator
 
-from ..model.segmenter import Segmenter
+from ..model import MaskSegmenter
 from ..pipeline import Pipeline, PipelineConfig, load_segmenter
 from .cameras import Camera, ReplayFrame
 from .outputs import MessageFactory, ReplayOutput, offline_output
@@ -14,7 +14,7 @@ from .outputs import MessageFactory, ReplayOutput, offline_output
 
 class OfflineEngine:
     def __init__(self, config: PipelineConfig, cameras: list[Camera],
-                 segmenter: Segmenter | None = None) -> None:
+                 segmenter: MaskSegmenter | None = None) -> None:
         """``segmenter``: one already loaded for ``config`` (a fleet worker keeps one
         for all its drives); the pipelines, and so the tracks, are new for each engine."""
         self.segmenter = segmenter or load_segmenter(config)
