@@ -13,6 +13,7 @@ from std_msgs.msg import Header
 from pipeline_helpers import LOOSE, LOOSE_PARAMS, synthetic_frames, write_small_checkpoint
 from vps_ros.model import Segmenter
 from vps_ros.ros.convert import image_msg
+from vps_ros.ros import perception_node
 from vps_ros.ros.perception_node import PerceptionNode
 
 pytestmark = pytest.mark.ros
@@ -108,3 +109,17 @@ def test_a_frame_with_more_things_than_track_ids_is_logged_and_the_node_goes_on(
     assert node.process_waiting() == 1
     assert node.counters()["camera"] == {"received": 2, "processed": 1, "dropped": 0,
                                          "bad": 1, "resets": 0}
+
+
+def test_bad_frame_errors_are_logged_once_per_period_saying_how_many_were_held(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(perception_node.time, "monotonic", lambda: clock[0])
+    lines = []
+    throttle = perception_node.Throttle(5.0)
+    for k in range(3):
+        throttle(lines.append, f"bad {k}")
+        clock[0] += 1.0
+    assert lines == ["bad 0"]
+    clock[0] = 105.0
+    throttle(lines.append, "bad 3")
+    assert lines == ["bad 0", "bad 3 (2 more since the last report)"]
