@@ -2,7 +2,6 @@
 two frames, resume continues exactly, checkpoints hold what the model card needs."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
