@@ -248,9 +248,16 @@ class Driver:
 
     def wait_diagnostics(self, step: dict) -> dict:
         """Wait for a /diagnostics status of ``step["status"]`` (suffix of its name)
-        whose integer values reach ``step["at_least"]``; return its values."""
+        whose integer values reach ``step["at_least"]``; return its values. With
+        ``fresh``, only messages the node published after this step began count (the
+        first one to arrive may have been under way already, so it is left out)."""
         suffix, wanted = step["status"], step.get("at_least", {})
         found: dict = {}
+        if step.get("fresh"):
+            self.diagnostics.clear()
+            if not self.spin_until(lambda: len(self.diagnostics) >= 2):
+                return {"ok": False, "values": {}}
+            del self.diagnostics[0]
 
         def satisfied() -> bool:
             for array in self.diagnostics:

@@ -105,7 +105,10 @@ def test_compressed_image_topic_is_readable(synthetic, tmp_path):
     read = list(bags.read_frames(tmp_path / "b", "/camera/image_raw/compressed", "/gt/panoptic"))
     assert len(read) == 3
     for (_, image, truth), original in zip(read, frames):
-        assert np.abs(image.astype(int) - original.image).mean() < 12      # jpeg
+        # JPEG: 5.2 on average, at most 6.8 in one channel; a greyscale decoder gives
+        # 18 in blue, swapped red and blue 21, an image one pixel off 11 on average
+        error = np.abs(image.astype(int) - original.image)
+        assert error.mean() < 7 and error.mean(axis=(0, 1)).max() < 9
         assert np.array_equal(truth, original.panoptic)
 
 

@@ -121,6 +121,20 @@ def test_missing_image_of_an_annotated_frame(tmp_path):
         open_dataset("kitti-step", root)
 
 
+def test_frame_without_its_annotation(tmp_path):
+    root = _copy("kitti_step", tmp_path)
+    (root / "panoptic_maps" / "val" / "0002" / "000001.png").unlink()
+    maps = root / "panoptic_maps" / "val"
+    with pytest.raises(DataError, match=rf"0002/000001\.png: no panoptic map for this frame in "
+                                        rf"{maps} \(KITTI-STEP annotates every frame; 1 missing\)"):
+        open_dataset("kitti-step", root)
+    root = _copy("vipseg", tmp_path)
+    (root / "panomasks" / "12_abc" / "00000005.png").unlink()
+    with pytest.raises(DataError, match=r"12_abc/00000005\.jpg: no panomask for this frame \(1 "
+                                        r"frame\(s\) of annotated videos lack one\)"):
+        open_dataset("vipseg", root, split="val")
+
+
 def test_image_and_annotation_sizes_disagree(tmp_path):
     root = _copy("kitti_step", tmp_path)
     cv2.imwrite(str(root / "images" / "val" / "0002" / "000001.png"), np.zeros((7, 8, 3), np.uint8))

@@ -107,8 +107,10 @@ def test_track_facts_give_occlusion_shares_and_lookalike_groups(test_split):
         assert np.all(np.isnan(share[~in_view]))
         assert np.all((share[in_view] >= 0) & (share[in_view] <= 1))
         assert np.all(share[in_view & (meta.visible == 0)] == 1)
+        class_of = dict(zip(meta.track_ids.tolist(), meta.class_ids.tolist()))
         for group in meta.lookalike_groups:
-            assert len(group) >= 1 and set(group) <= set(meta.track_ids.tolist())
+            assert len(set(group)) == len(group) and set(group) <= set(class_of)
+            assert len({class_of[track] for track in group}) == 1, (meta.sequence, group)
     assert any(len(g) >= 2 for m in metas for g in m.lookalike_groups)
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from vps_ros.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,6 +26,13 @@ def test_demo_script_writes_the_report_of_a_live_lossless_replay(tmp_path, ros_e
     assert metrics["mode"] == "live" and metrics["lossless"] is True
     assert metrics["frames"] == metrics["annotated_frames"] == 6
     assert metrics["dropped_frames"] == 0 and metrics["partial"] is False
-    assert 0.0 <= metrics["STQ"] <= 1.0 and 0.0 <= metrics["VPQ"] <= 1.0
+    # lossless: the scores of the same drive replayed offline (in this process, no DDS)
+    bag = tmp_path / "drive" / "test" / "0000"
+    assert main(["replay", str(bag), "--image-topic", "/camera/image_raw", "--gt-topic",
+                 "/gt/panoptic", "--out", str(tmp_path / "offline"), "--no-video"]) == 0
+    offline = json.loads((tmp_path / "offline" / "metrics.json").read_text())
+    scores = ("VPQ", "VPQ_things", "VPQ_stuff", "STQ", "AQ", "SQ", "per_class")
+    assert {k: metrics[k] for k in scores} == {k: offline[k] for k in scores}
+    assert metrics["VPQ"] > 0 and metrics["STQ"] > 0
     assert "VPQ" in done.stdout and str(report) in done.stdout
     assert (tmp_path / "outputs" / "metadata.yaml").is_file()

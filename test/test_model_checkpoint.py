@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline_helpers import LOOSE
 from scenes import CLASSES, SMALL, ToyVideos
 from vps_ros.errors import CheckpointError
 from vps_ros.model import PostprocessConfig, Segmenter
@@ -35,13 +36,22 @@ def test_round_trip_restores_weights_config_classes_and_metadata(saved):
 
 
 def test_loaded_segmenter_segments_like_the_original_network(saved):
+    """An untrained network is unsure of everything: thresholds of zero keep every
+    query, so both sides have segments to compare, and a network initialised
+    differently segments differently."""
     path, net = saved
     loaded = Segmenter.from_checkpoint(path)
-    original = Segmenter(net, CLASSES, postprocess=loaded.postprocess)
+    loaded.postprocess = LOOSE
+    original = Segmenter(net, CLASSES, postprocess=LOOSE)
+    torch.manual_seed(1)
+    other = Segmenter(KMaXNet(SMALL, len(CLASSES)), CLASSES, postprocess=LOOSE)
     images = [frame.image for frame in ToyVideos(1, 2, 64, 128)]
-    for a, b in zip(original.segment(images), loaded.segment(images)):
+    for a, b, c in zip(original.segment(images), loaded.segment(images), other.segment(images)):
+        assert a.num_segments >= 2 and a.is_thing.any()
         assert np.array_equal(a.segment_map, b.segment_map)
+        assert np.array_equal(a.class_ids, b.class_ids)
         np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-6)
+        assert not np.array_equal(a.segment_map, c.segment_map)
     assert loaded.input_size == (64, 128) and loaded.embed_dim == 8
     assert loaded.classes == CLASSES and loaded.device == "cpu"
 

@@ -22,12 +22,17 @@ def test_the_shipped_checkpoint_exists_and_fits_the_size_budget():
     assert SHIPPED.stat().st_size <= MAX_BYTES
 
 
-def test_the_shipped_model_reaches_pq_0_65_on_eight_fresh_test_frames(segmenter):
+def test_the_shipped_model_reaches_its_measured_pq_on_eight_fresh_test_frames(segmenter):
     """One frame from each of 8 test-split sequences, a different moment of each drive,
-    generated now (never stored, never seen in training)."""
+    generated now (never stored, never seen in training). Measured with this checkpoint
+    on the CPU: PQ 0.720, things 0.423, stuff 0.918; each bar is 0.04 below, so a
+    regression of the thing classes alone (things at 0.34: PQ still 0.69) fails."""
     dataset = SyntheticDataset("test", num_sequences=8, num_frames=12)
     frames = [f for f in dataset if f.index == 3 + int(f.sequence) % 8]
     assert len(frames) == 8
     result = panoptic_quality_of(segmenter, frames, dataset.label_divisor)
-    assert result["PQ"] >= 0.65, f"PQ {result['PQ']:.3f} on the test frames"
-    assert result["PQ_stuff"] >= 0.6, f"PQ_stuff {result['PQ_stuff']:.3f}"
+    figures = f"PQ {result['PQ']:.3f}, things {result['PQ_things']:.3f}, " \
+              f"stuff {result['PQ_stuff']:.3f}"
+    assert result["PQ"] >= 0.68, figures
+    assert result["PQ_things"] >= 0.38, figures
+    assert result["PQ_stuff"] >= 0.88, figures

@@ -3,6 +3,7 @@ With --lossless it computes exactly what the offline replay computes; paced at t
 recorded rate every frame is accounted for (answered or dropped)."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,15 +39,22 @@ def test_live_lossless_replay_gives_the_offline_metrics_and_outputs(tmp_path, ro
     assert {k: live[k] for k in SCORES} == {k: offline[k] for k in SCORES}
     assert live["latency_ms"]["p50"] > 0
 
-    a, b = recorded(tmp_path / "offline.bag"), recorded(tmp_path / "live.bag")
-    assert set(a) == set(b) == {"/camera/panoptic", "/camera/objects"}
+    assert_same_outputs(tmp_path / "offline.bag", tmp_path / "live.bag", ["camera"],
+                        [k * 100_000_000 for k in range(len(frames))])
+
+
+def assert_same_outputs(offline: Path, live: Path, cameras: list[str], stamps: list[int]) -> None:
+    """The recorded panoptic maps and objects of both runs: the same, at ``stamps``."""
+    a, b = recorded(offline), recorded(live)
+    assert set(a) == set(b) == {f"/{c}/{name}" for c in cameras for name in ("panoptic",
+                                                                                "objects")}
     for topic in a:
-        assert [s for s, _ in a[topic]] == [s for s, _ in b[topic]] == \
-            [k * 100_000_000 for k in range(len(frames))]
-    for (_, x), (_, y) in zip(a["/camera/panoptic"], b["/camera/panoptic"]):
-        np.testing.assert_array_equal(panoptic_of(x), panoptic_of(y))
-    assert [objects_of(m) for _, m in a["/camera/objects"]] == \
-        [objects_of(m) for _, m in b["/camera/objects"]]
+        assert [s for s, _ in a[topic]] == [s for s, _ in b[topic]] == stamps, topic
+    for camera in cameras:
+        for (_, x), (_, y) in zip(a[f"/{camera}/panoptic"], b[f"/{camera}/panoptic"]):
+            np.testing.assert_array_equal(panoptic_of(x), panoptic_of(y))
+        assert [objects_of(m) for _, m in a[f"/{camera}/objects"]] == \
+            [objects_of(m) for _, m in b[f"/{camera}/objects"]]
 
 
 def test_live_replay_at_the_recorded_rate_accounts_for_every_frame(tmp_path, ros_env):
@@ -71,12 +79,13 @@ def test_live_lossless_with_two_cameras_scores_each_as_offline(tmp_path, ros_env
     topics = ["--image-topic", "/front/image", "--gt-topic", "/front/gt",
               "--image-topic", "/rear/image", "--gt-topic", "/rear/gt", "--no-video"]
     assert replay(bag, tmp_path / "offline", model, params, *topics[4:],
+                  "--record", str(tmp_path / "offline.bag"),
                   image_topic="/front/image", gt_topic="/front/gt") == 0
     mixed = cameras_of(["/front/image", "/rear/image"], ["/front/gt", "/rear/gt"])
     assert [(c.name, c.gt_topic) for c in mixed] == [("front", "/front/gt"), ("rear", "/rear/gt")]
     argv = [sys.executable, "-m", "vps_ros.cli", "replay", str(bag), "--mode", "live",
             "--lossless", "--out", str(tmp_path / "live"), "--model", str(model),
-            "--params", str(params), *topics]
+            "--params", str(params), *topics, "--record", str(tmp_path / "live.bag")]
     done = subprocess.run(argv, env=ros_env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{done.stderr}\n{(tmp_path / 'live' / 'node.log').read_text()}"
     offline, live = metrics(tmp_path / "offline"), metrics(tmp_path / "live")
@@ -85,3 +94,5 @@ def test_live_lossless_with_two_cameras_scores_each_as_offline(tmp_path, ros_env
     for camera in ("front", "rear"):
         assert {k: live["cameras"][camera][k] for k in SCORES} == \
             {k: offline["cameras"][camera][k] for k in SCORES}
+    assert_same_outputs(tmp_path / "offline.bag", tmp_path / "live.bag", ["front", "rear"],
+                        [1_000_000_000 + k * 100_000_000 for k in range(len(front))])

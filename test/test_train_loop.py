@@ -2,7 +2,6 @@
 two frames, resume continues exactly, checkpoints hold what the model card needs."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -65,7 +64,7 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path):
     assert second.step == 2
     second.run()
     for key, value in whole.net.state_dict().items():
-        torch.testing.assert_close(second.net.state_dict()[key], value, atol=1e-5, rtol=1e-4)
+        assert torch.equal(second.net.state_dict()[key], value), key
 
 
 def test_checkpoints_hold_weights_config_classes_and_training_facts(tmp_path):
@@ -82,7 +81,14 @@ def test_checkpoints_hold_weights_config_classes_and_training_facts(tmp_path):
     assert facts["steps"] == 3 and facts["config_file"] == "config/toy.yaml"
     assert facts["config"]["curriculum"][0]["steps"] == 3
     assert facts["train_frames"] == 6 and facts["train_seconds"] > 0
-    assert 0.0 <= facts["val"]["PQ"] <= 1.0 and "cores" in facts["machine"]
+    assert "cores" in facts["machine"]
+    # three steps from random weights: at the checkpoint's thresholds the exported
+    # model finds no segment in the validation frames, so every figure is 0
+    found = Segmenter.from_checkpoint(tmp_path / "models" / "toy.pt").segment(
+        [f.image for f in data])
+    assert [s.num_segments for s in found] == [0] * 6
+    assert facts["val"] == {"PQ": 0.0, "PQ_things": 0.0, "PQ_stuff": 0.0, "SQ": 0.0, "RQ": 0.0}
+    assert facts["best_val_pq"] == 0.0
     json.dumps(facts)
     assert "optimizer" not in torch.load(tmp_path / "models" / "toy.pt", weights_only=True)
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]

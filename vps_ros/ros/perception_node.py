@@ -105,8 +105,11 @@ class CameraStream:
 
 
 class PerceptionNode(LifecycleNode):
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, inference_thread: bool = True, **kwargs: Any) -> None:
+        """``inference_thread=False``: activate starts no inference thread; the caller
+        runs each turn with :meth:`process_waiting` (deterministic batching in tests)."""
         super().__init__(NODE_NAME, **kwargs)
+        self._inference_thread = inference_thread
         params.declare(self)
         self._config: NodeConfig = params.read(self)
         self._enabled = self._config.enable
@@ -154,9 +157,10 @@ class PerceptionNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         config = self._config
         self._queue = FrameQueue(len(self._streams), config.input_queue_size)
-        self._worker = threading.Thread(target=self._inference_loop, name="inference",
-                                        daemon=True)
-        self._worker.start()
+        if self._inference_thread:
+            self._worker = threading.Thread(target=self._inference_loop, name="inference",
+                                            daemon=True)
+            self._worker.start()
         qos = input_qos(config)
         for stream in self._streams:
             msg_type = CompressedImage if config.input_transport == "compressed" else Image
@@ -272,34 +276,51 @@ class PerceptionNode(LifecycleNode):
     def _inference_loop(self) -> None:
         queue = self._queue
         while True:
-            batch = queue.take(timeout=0.5)
-            if not batch:
-                if queue.closed:
-                    return
-                continue
-            self._apply_pending()
-            batch = [(self._streams[i], frame) for i, frame in batch
-                     if self._decode(self._streams[i], frame)]
-            if not batch:
-                continue
-            streams = [stream for stream, _ in batch]
+            if self.process_waiting(timeout=0.5) == 0 and queue.closed:
+                return
+
+    def process_waiting(self, timeout: float = 0.0) -> int:
+        """One turn of the inference thread: the oldest waiting frame of every camera
+        (waiting up to ``timeout`` s for one) through one batched model call, then
+        tracked and published. Returns how many frames the model call took."""
+        batch = self._queue.take(timeout=timeout) if self._queue is not None else []
+        if not batch:
+            return 0
+        self._apply_pending()
+        batch = [(self._streams[i], frame) for i, frame in batch
+                 if self._decode(self._streams[i], frame)]
+        if not batch:
+            return 0
+        streams = [stream for stream, _ in batch]
+        try:
+            segments, segment_ms = segment_batch([s.pipeline for s in streams],
+                                                 [frame.rgb for _, frame in batch])
+        except Exception as exc:  # the node keeps running; this batch is lost
+            for stream in streams:
+                self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
+                                        f"segmentation failed: {_describe(exc)}")
+            return 0
+        self._model_calls += 1
+        self._model_frames += len(batch)
+        self._model_ms.append(segment_ms)
+        for stream, (_, waiting), seg in zip(streams, batch, segments):
             try:
-                segments, segment_ms = segment_batch([s.pipeline for s in streams],
-                                                     [frame.rgb for _, frame in batch])
-            except Exception as exc:  # the node keeps running; this batch is lost
-                for stream in streams:
-                    self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
-                                            f"segmentation failed: {_describe(exc)}")
-                continue
-            self._model_calls += 1
-            self._model_frames += len(batch)
-            self._model_ms.append(segment_ms)
-            for stream, (_, waiting), seg in zip(streams, batch, segments):
-                try:
-                    self._finish(stream, waiting, seg, segment_ms)
-                except Exception as exc:  # this frame is lost, the others are not
-                    self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
-                                            f"tracking failed: {_describe(exc)}")
+                self._finish(stream, waiting, seg, segment_ms)
+            except Exception as exc:  # this frame is lost, the others are not
+                self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
+                                        f"tracking failed: {_describe(exc)}")
+        return len(batch)
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """The totals behind /diagnostics: ``model`` (calls, frames) and, per camera
+        (by label), frames received, processed, dropped, bad and memory resets."""
+        now = time.monotonic()
+        counts = {"model": {"calls": self._model_calls, "frames": self._model_frames}}
+        for stream in self._streams:
+            snapshot = stream.stats.snapshot(now)
+            counts[stream.label] = {key: snapshot[key] for key in
+                                    ("received", "processed", "dropped", "bad", "resets")}
+        return counts
 
     def _finish(self, stream: CameraStream, frame: Waiting, segments: FrameSegments,
                 segment_ms: float) -> None:
