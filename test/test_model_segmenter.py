@@ -44,7 +44,15 @@ def test_a_batch_of_images_of_different_sizes_maps_back_to_each_size(segmenter):
 
 
 def test_without_mapping_back_the_outputs_stay_at_model_resolution(segmenter):
-    results = segmenter.segment([_image(300, 700), _image(30, 40)], at_input_resolution=False)
+    images = [_image(300, 700), _image(30, 40)]
+    results = segmenter.segment(images, at_input_resolution=False)
+    # letterbox into 64x128: 300x700 * min(64/300, 128/700) = 54.9x128; 30x40 * 2.13 = 64x85.3
+    assert [r.image_size for r in results] == [(55, 128), (64, 85)]
+    segmenter.resize = "stretch"
+    try:
+        results = segmenter.segment(images, at_input_resolution=False)
+    finally:
+        segmenter.resize = "letterbox"
     assert [r.image_size for r in results] == [segmenter.input_size] * 2
 
 

@@ -13,14 +13,14 @@ import abc
 import logging
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from ..errors import DataError
 from ..types import ClassTable, FrameSegments
 from .config import PostprocessConfig
-from .postprocess import merge_masks, resize_segments
+from .postprocess import merge_masks
+from .resizing import crop_segments, fitted_size, letterbox, scale_segments
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ class MaskSegmenter(abc.ABC):
     """Panoptic segmenter of the mask-transformer family (queries -> class + mask).
 
     Subclasses implement :meth:`predict`; ``postprocess`` may be replaced between calls
-    (the node's run-time parameters).
+    (the node's run-time parameters); ``resize`` says how camera images are fitted into
+    the input (:mod:`vps_ros.model.resizing`: ``letterbox`` keeps their aspect).
     """
 
     def __init__(self, classes: ClassTable, device: str,
@@ -38,6 +39,7 @@ class MaskSegmenter(abc.ABC):
         self.device = device
         self.postprocess = postprocess or PostprocessConfig()
         self._is_thing = classes.is_thing_lut
+        self.resize = "letterbox"
 
     @property
     @abc.abstractmethod
@@ -61,25 +63,31 @@ class MaskSegmenter(abc.ABC):
                 ) -> list[FrameSegments]:
         """Segments of a batch of RGB uint8 images of any sizes.
 
-        Each image is resized to :attr:`input_size`; with ``at_input_resolution`` the
-        segment maps and boxes are mapped back to each image's own size, otherwise
-        they stay at the model's input size.
+        Each image is fitted into :attr:`input_size` (:attr:`resize`); with
+        ``at_input_resolution`` the segment maps and boxes are mapped back to each
+        image's own size, otherwise they stay at the size the image had in the
+        network's input (:func:`~vps_ros.model.resizing.fitted_size`).
         """
         if len(images) == 0:
             return []
-        batch = np.stack([self._resize(image, i) for i, image in enumerate(images)])
-        out = self.predict(batch)
+        fitted = [fitted_size(self._check(image, i), self.input_size, self.resize)
+                  for i, image in enumerate(images)]
+        out = self.predict(np.stack([letterbox(image, size, self.input_size)
+                                     for image, size in zip(images, fitted)]))
         results = []
         for i, image in enumerate(images):
             segments = merge_masks(out["class_logits"][i], out["mask_logits"][i],
                                    out["embeddings"][i], self._is_thing, self.input_size,
                                    self.postprocess)
+            segments = crop_segments(segments, fitted[i], self._is_thing)
             if at_input_resolution:
-                segments = resize_segments(segments, image.shape[:2], self._is_thing)
+                segments = scale_segments(segments, image.shape[:2])[0]
             results.append(segments)
         return results
 
-    def _resize(self, image: np.ndarray, index: int) -> np.ndarray:
+    @staticmethod
+    def _check(image: np.ndarray, index: int) -> tuple[int, int]:
+        """The (height, width) of a valid RGB uint8 image; DataError otherwise."""
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
             shape = getattr(image, "shape", None)
             raise DataError(f"image {index} of the batch: expected an (H, W, 3) RGB array, "
@@ -88,7 +96,7 @@ class MaskSegmenter(abc.ABC):
             raise DataError(f"image {index} of the batch is empty (shape {image.shape})")
         if image.dtype != np.uint8:
             raise DataError(f"image {index} of the batch: expected uint8 pixels, got {image.dtype}")
-        return resize_image(image, self.input_size)
+        return image.shape[0], image.shape[1]
 
 
 def resolve_device(device: str) -> str:
@@ -99,13 +107,3 @@ def resolve_device(device: str) -> str:
         return "cpu"
     torch.device(device)  # raises on a malformed device string
     return device
-
-
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` at ``size`` = (height, width): area averaging when shrinking (no
-    aliasing), bilinear when enlarging."""
-    if image.shape[:2] == tuple(size):
-        return image
-    shrink = image.shape[0] * image.shape[1] > size[0] * size[1]
-    return cv2.resize(image, (size[1], size[0]),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
