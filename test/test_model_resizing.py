@@ -106,7 +106,7 @@ def test_crop_keeps_the_image_part_and_drops_segments_only_in_the_padding():
     assert cropped.boxes.tolist() == [[0, 0, 5, 4], [5, 0, 6, 4]]
 
 
-def test_a_large_shrink_averages_blocks_first_and_stays_an_area_average():
+def test_a_large_shrink_halves_first_and_stays_an_area_average():
     yy, xx = np.mgrid[0:1080, 0:1920]
     checker = (xx // 2 + yy // 2) % 2 * 255            # 2-pixel checks: aliases
     image = np.stack([(xx * 255 // 1919), (yy * 255 // 1079), checker], -1)

@@ -49,20 +49,21 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` at ``size`` = (height, width): area averaging when shrinking (no
     aliasing), bilinear when enlarging.
 
-    A large shrink first averages blocks of k x k pixels, k the largest whole factor
-    that divides both sides and is at most the shrink: OpenCV's area averaging has a
-    fast path for whole factors that is several times faster on camera-sized frames,
-    and averaging k x k blocks then the rest is area averaging all the same.
+    A large shrink first halves the image while it stays at least ``size``: averaging
+    2 x 2 blocks is area averaging all the same, and OpenCV's path for exactly half is
+    several times faster than its general one (1920x1080 to 455x256: ~2 ms instead of
+    ~10 ms on the development machine).
     """
-    height, width = image.shape[:2]
-    if (height, width) == tuple(size):
+    if image.shape[:2] == tuple(size):
         return image
-    if height * width <= size[0] * size[1]:
+    if image.shape[0] * image.shape[1] <= size[0] * size[1]:
         return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    most = int(min(height / size[0], width / size[1]))
-    k = next((k for k in range(most, 1, -1) if height % k == 0 and width % k == 0), 1)
-    if k > 1:
-        image = cv2.resize(image, (width // k, height // k), interpolation=cv2.INTER_AREA)
+    while (image.shape[0] % 2 == 0 and image.shape[1] % 2 == 0
+           and image.shape[0] // 2 >= size[0] and image.shape[1] // 2 >= size[1]):
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
+                           interpolation=cv2.INTER_AREA)
+    if image.shape[:2] == tuple(size):
+        return image
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
