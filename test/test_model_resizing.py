@@ -120,3 +120,27 @@ def test_a_large_shrink_halves_first_and_stays_an_area_average():
     linear = cv2.resize(image, (455, 256), interpolation=cv2.INTER_LINEAR).astype(float)
     assert np.abs(linear[..., 2] - direct[..., 2]).mean() > 5 * np.abs(
         fast[..., 2] - direct[..., 2]).mean()
+
+
+class _Fixed:
+    """The network_size rule of MaskSegmenter on a bare object (no network needed)."""
+    input_size = (256, 512)
+
+    def __init__(self, resize):
+        self.resize = resize
+
+
+@pytest.mark.parametrize("cameras, letterboxed", [
+    ([(1080, 1920)], (288, 512)),      # 512 * 1080 / 1920 = 288
+    ([(960, 1280)], (384, 512)),       # 4:3: 384
+    ([(1024, 2048)], (256, 512)),
+    ([(1000, 3000)], (192, 512)),      # 170.7 -> 192
+    ([(333, 517)], (352, 512)),        # 329.7 -> 352
+    ([(1024, 2048), (1080, 1920)], (288, 512)),   # the taller camera decides
+])
+def test_letterboxed_network_input_keeps_the_width_and_follows_the_aspect(cameras, letterboxed):
+    from vps_ros.model import MaskSegmenter
+    assert MaskSegmenter.network_size(_Fixed("letterbox"), cameras) == letterboxed
+    assert MaskSegmenter.network_size(_Fixed("stretch"), cameras) == (256, 512)
+    for camera in cameras:   # each camera then fills the input's width
+        assert fitted_size(camera, letterboxed, "letterbox")[1] == 512

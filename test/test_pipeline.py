@@ -166,7 +166,7 @@ def test_output_scale_model_publishes_at_the_images_part_of_the_network_input(
     image = np.random.default_rng(0).integers(0, 256, (150, 310, 3), np.uint8)
     assert Pipeline(segmenter, output_scale="input").step(image, 0).panoptic.shape == (150, 310)
     small = Pipeline(segmenter, output_scale="model").step(image, 0)
-    # letterboxed: 150x310 scaled by min(64/150, 128/310) = 0.4129 -> 61.9x128 -> 62x128
+    # letterboxed at the input width 128: 150x310 * 128/310 = 61.9x128 -> 62x128
     assert segmenter.input_size == (64, 128)
     assert small.panoptic.shape == (62, 128)
     height, width = small.panoptic.shape

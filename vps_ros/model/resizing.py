@@ -1,10 +1,10 @@
 """Between camera images and the network's input: fitting in, mapping segments out.
 
 In ``letterbox`` mode (the default) an image is scaled with its aspect kept until it
-fits the network's input size and padded at the right and bottom; a 16:9 camera is not
-squashed into a 2:1 input. ``stretch`` resizes to the input size whatever the aspect.
-The network input never changes size, so compiled graphs and inference engines keep one
-shape whatever the cameras deliver.
+fits the network's input (:meth:`~vps_ros.model.MaskSegmenter.network_size`: the model's
+input width, and as high as the camera's aspect needs) and padded at the right and
+bottom: a 16:9 camera is neither squashed into a 2:1 input nor shrunk below the scale
+the model was trained at. ``stretch`` resizes to the input size whatever the aspect.
 
 Outputs go back the other way: the segment map of the image's part of the input (the
 padding cut off) is resized with nearest neighbour to the camera's size. Areas and
