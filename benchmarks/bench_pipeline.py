@@ -3,14 +3,17 @@ beyond the network.
 
     python benchmarks/bench_pipeline.py [--threads 1] [--frames 12] [--rounds 5]
                                         [--params config/perception.yaml]
+                                        [--resize letterbox|stretch]
 
 The same synthetic test frames (rendered at 256x512, then enlarged to each camera size)
 go through one ``Pipeline`` per size, with the parameters of ``--params`` (default: the
 package's perception.yaml). The sizes are timed in turns, round by round (the machine is
 shared), each round a fresh tracker over the same frames; the first frame of a round is
 a warm-up and not counted. Prints median, p95 and spread per size, where the time went
-(segment, track, panoptic), and the ratio of medians to 256x512. The network input is
-the same for every size (letterboxed into the model's input).
+(segment, track, panoptic), and the ratio of medians to 256x512. Letterboxed, the
+network input follows each camera's aspect (288x512 for 16:9, 384x512 for 4:3);
+``--resize stretch`` keeps it at 256x512 for every size, which isolates the cost of the
+camera's size outside the network.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.model.resizing import RESIZE_MODES
 from vps_ros.pipeline import Pipeline, PipelineConfig
 from vps_ros.resources import config_path
 
@@ -35,10 +39,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--params", default=str(config_path("perception.yaml")))
+    parser.add_argument("--resize", choices=RESIZE_MODES, help="override the params file's")
     args = parser.parse_args()
 
     config = PipelineConfig.from_params_file(args.params)
-    config = PipelineConfig(**{**config.__dict__, "threads": args.threads})
+    config = PipelineConfig(**{**config.__dict__, "threads": args.threads,
+                               "resize": args.resize or config.resize})
     pipeline = Pipeline.from_config(config)
     torch.set_num_threads(args.threads)
     base = [f.image for f in SyntheticDataset("test", 1, args.frames)]
@@ -57,7 +63,7 @@ def main() -> None:
                 steps[size].append((time.perf_counter() - start) * 1e3)
                 for key in parts[size]:
                     parts[size][key].append(result.timings_ms[key])
-    print(f"Pipeline.step, {args.threads} thread(s), model input "
+    print(f"Pipeline.step, {args.threads} thread(s), model input size "
           f"{pipeline.segmenter.input_size[0]}x{pipeline.segmenter.input_size[1]}, resize "
           f"{config.resize}, output_scale {config.output_scale}; {args.rounds} rounds x "
           f"{args.frames - 1} frames per size")
