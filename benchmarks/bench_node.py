@@ -2,7 +2,7 @@
 
 Two processes per configuration, both on loopback with a domain id of their own: the
 node (started as ``node_command`` starts it, parameters from config/perception.yaml)
-and a driver (this script with ``--driver``) that publishes synthetic 256x512 frames
+and a driver (this script with ``--driver``) that publishes synthetic frames
 (rgb8, stamp = publish time) at a fixed rate on every camera, and receives the
 panoptic images. With two cameras, the second publishes half a period after the first:
 published at the same instant by this one process, a quarter of the 384 KiB frames never
@@ -15,6 +15,13 @@ frames, every 200 frames after, and at the end.
 
     python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
                                     [--model PATH] [--threads N] [--compile] [--repeats 1]
+                                    [--size 1080x1920] [--dds-transports LARGE_DATA]
+
+``--size`` publishes the frames enlarged to a camera's size (height x width; the node
+letterboxes them into the network input and publishes its outputs at that size);
+``--dds-transports`` sets Fast DDS's FASTDDS_BUILTIN_TRANSPORTS for both processes
+(LARGE_DATA: shared memory with large segments and TCP on loopback instead of UDP,
+for messages of megabytes).
 
 Without ``--model``: models/default.pt if it exists, otherwise a randomly initialised
 network of the default architecture (ModelConfig defaults, 256x512): the same
@@ -65,11 +72,14 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
 
 
 def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
-               compile: bool, domain: int, folder: Path) -> dict:
+               compile: bool, domain: int, folder: Path, size: tuple[int, int],
+               transports: str | None) -> dict:
     from vps_ros.resources import config_path
     from vps_ros.ros.node_config import node_command
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONUNBUFFERED="1")
+    if transports:
+        env["FASTDDS_BUILTIN_TRANSPORTS"] = transports
     names = ["cam0", "cam1"][:cameras] if cameras > 1 else [""]
     node_log = open(folder / f"node_{rate}_{cameras}.log", "w")
     overrides = {"model": str(checkpoint), "cameras": names, "compile": compile}
@@ -77,7 +87,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
         overrides["threads"] = threads
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
-    spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid}
+    spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid,
+            "size": size}
     try:
         driver = subprocess.run([sys.executable, __file__, "--driver", json.dumps(spec)],
                                 env=env, capture_output=True, text=True,
@@ -100,6 +111,7 @@ def wait_until(node, when: float) -> None:
 
 def drive(spec: dict) -> dict:
     """The driver process: publish, receive, measure; prints one JSON line."""
+    import cv2
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -112,7 +124,9 @@ def drive(spec: dict) -> dict:
     node = rclpy.create_node("bench_driver")
     cams = spec["cameras"]
     prefix = [f"{c}/" if c else "" for c in cams]
-    images = [from_array(f.image, "rgb8") for f in SyntheticDataset("val", 1, 50, 256, 512)]
+    height, width = spec["size"]
+    images = [from_array(cv2.resize(f.image, (width, height), interpolation=cv2.INTER_LINEAR),
+                         "rgb8") for f in SyntheticDataset("val", 1, 50, 256, 512)]
     pubs = [node.create_publisher(Image, p + "image", qos_profile_sensor_data) for p in prefix]
     latencies: list[list[tuple[int, float]]] = [[] for _ in cams]
     diagnostics: dict[str, dict] = {}
@@ -188,6 +202,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="set the node's compile parameter (torch.compile the network)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--size", default="256x512",
+                        help="camera frames' height x width (default 256x512)")
+    parser.add_argument("--dds-transports", help="FASTDDS_BUILTIN_TRANSPORTS of both processes")
     parser.add_argument("--driver", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
@@ -198,14 +215,18 @@ def main() -> None:
         checkpoint, what = (args.model, str(args.model)) if args.model else \
             default_checkpoint(folder)
         threads = args.threads if args.threads is not None else "params file's"
+        size = tuple(int(v) for v in args.size.split("x"))
         print(f"model: {what}; node threads parameter: {threads}; compile: {args.compile}; "
+              f"camera {size[0]}x{size[1]}; DDS transports "
+              f"{args.dds_transports or 'Fast DDS default'}; "
               f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         domain = 40 + os.getpid() % 50
         for cameras in args.cameras:
             for rate in args.rates:
                 print_row([run_config(rate, cameras, args.frames, checkpoint, args.threads,
-                                      args.compile, domain, folder) for _ in range(args.repeats)])
+                                      args.compile, domain, folder, size, args.dds_transports)
+                           for _ in range(args.repeats)])
 
 
 def print_row(runs: list[dict]) -> None:

@@ -7,7 +7,7 @@ import torch
 from vps_ros.config import from_mapping
 from vps_ros.errors import ConfigError
 from vps_ros.model.config import PostprocessConfig
-from vps_ros.model.postprocess import merge_masks, resize_segments
+from vps_ros.model.postprocess import merge_masks
 
 IS_THING = np.array([False, False, True, True])  # classes 0, 1 stuff; 2, 3 things
 NO_MIN = PostprocessConfig(min_area_thing=0, min_area_stuff=0)
@@ -117,19 +117,6 @@ def test_nothing_confident_gives_an_empty_frame():
     seg = merge(logits_for([(2, 0.2)]), masks_for((0, 0, 3, 3)))
     assert seg.num_segments == 0 and (seg.segment_map == -1).all()
     assert seg.embeddings.shape == (0, 3)
-
-
-def test_resize_maps_segments_back_and_drops_those_that_vanish():
-    seg = merge(logits_for([(3, 0.9), (2, 0.8)]), masks_for((9, 7, 10, 8), (0, 0, 10, 8)),
-                PostprocessConfig(overlap_threshold=0.0, min_area_thing=0))
-    assert seg.areas.tolist() == [1, 79]
-    bigger = resize_segments(seg, (16, 20), IS_THING)
-    assert bigger.areas.tolist() == [4, 316] and bigger.boxes[0].tolist() == [18, 14, 20, 16]
-    assert bigger.boxes[1].tolist() == [0, 0, 20, 16]
-    smaller = resize_segments(seg, (2, 2), IS_THING)
-    assert smaller.num_segments == 1 and smaller.class_ids.tolist() == [2]
-    assert (smaller.segment_map == 0).all()
-    assert smaller.embeddings.shape == (1, 3)
 
 
 def test_postprocess_thresholds_are_validated():

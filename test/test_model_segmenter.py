@@ -44,7 +44,16 @@ def test_a_batch_of_images_of_different_sizes_maps_back_to_each_size(segmenter):
 
 
 def test_without_mapping_back_the_outputs_stay_at_model_resolution(segmenter):
-    results = segmenter.segment([_image(300, 700), _image(30, 40)], at_input_resolution=False)
+    images = [_image(300, 700), _image(30, 40)]
+    results = segmenter.segment(images, at_input_resolution=False)
+    # letterbox at the input width 128: 300x700 * 128/700 = 54.9x128 and 30x40 * 3.2 =
+    # 96x128, in one 96x128 input (the taller one's height, a multiple of 32)
+    assert [r.image_size for r in results] == [(55, 128), (96, 128)]
+    segmenter.resize = "stretch"
+    try:
+        results = segmenter.segment(images, at_input_resolution=False)
+    finally:
+        segmenter.resize = "letterbox"
     assert [r.image_size for r in results] == [segmenter.input_size] * 2
 
 

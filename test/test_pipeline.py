@@ -154,22 +154,27 @@ def test_one_batched_model_call_gives_what_separate_pipelines_give(config, segme
         assert results[0].timings_ms["segment"] == results[1].timings_ms["segment"]
 
 
-def test_batching_needs_one_segmenter_and_output_scale(config, segmenter, frames):
+def test_batching_needs_one_segmenter_but_each_stream_keeps_its_output_scale(
+        config, segmenter, frames):
     other = load_segmenter(config)
     mixed = [Pipeline.from_config(config, segmenter), Pipeline.from_config(config, other)]
     with pytest.raises(ValueError, match="share one segmenter"):
         step_batch(mixed, [frames[0].image] * 2, [0, 0])
+    image = np.zeros((300, 600, 3), np.uint8)
     scales = [Pipeline(segmenter, output_scale="input"), Pipeline(segmenter, output_scale="model")]
-    with pytest.raises(ValueError, match="output_scale"):
-        step_batch(scales, [frames[0].image] * 2, [0, 0])
+    results = step_batch(scales, [image] * 2, [0, 0])
+    assert [r.panoptic.shape for r in results] == [(300, 600), segmenter.input_size]
 
 
-def test_output_scale_model_publishes_at_the_network_input_size(config, segmenter):
+def test_output_scale_model_publishes_at_the_images_part_of_the_network_input(
+        config, segmenter):
     image = np.random.default_rng(0).integers(0, 256, (150, 310, 3), np.uint8)
     assert Pipeline(segmenter, output_scale="input").step(image, 0).panoptic.shape == (150, 310)
     small = Pipeline(segmenter, output_scale="model").step(image, 0)
-    assert small.panoptic.shape == segmenter.input_size
-    height, width = segmenter.input_size
+    # letterboxed at the input width 128: 150x310 * 128/310 = 61.9x128 -> 62x128
+    assert segmenter.input_size == (64, 128)
+    assert small.panoptic.shape == (62, 128)
+    height, width = small.panoptic.shape
     for obj in small.objects:
         x0, y0, x1, y1 = obj.box
         assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
@@ -180,7 +185,7 @@ def test_input_size_and_thresholds_of_the_config_reach_the_segmenter(checkpoint)
     segmenter = load_segmenter(PipelineConfig(model=str(checkpoint), input_height=96,
                                               input_width=160, postprocess=strict))
     assert segmenter.input_size == (96, 160) and segmenter.postprocess == strict
-    image = np.zeros((50, 70, 3), np.uint8)
+    image = np.zeros((60, 100, 3), np.uint8)
     small = Pipeline(segmenter, output_scale="model").step(image, 0)
     assert small.panoptic.shape == (96, 160)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -20,6 +21,7 @@ from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
 from .errors import ConfigError
 from .model import MaskSegmenter, PostprocessConfig
 from .model.registry import LoadOptions, open_segmenter
+from .model.resizing import RESIZE_MODES, scale_segments
 from .panoptic import DEFAULT_LABEL_DIVISOR, check_divisor, from_segments
 from .resources import model_path
 from .tracking import TrackerConfig, make_tracker
@@ -54,9 +56,13 @@ class PipelineConfig:
                           "one image per call): faster on a CPU (README, Segmenter); the first "
                           "start compiles for about a minute, later starts reuse the disk "
                           "cache; without a C++ compiler it logs why and runs uncompiled")
+    resize: str = param("letterbox", "how camera images are fitted into the network input: "
+                        "letterbox (aspect kept, scaled to fit and padded: a 16:9 or 4:3 "
+                        "camera is not squashed) or stretch (resized to the input size "
+                        "whatever the aspect)", choices=RESIZE_MODES)
     output_scale: str = param("input", "resolution of the panoptic output and of boxes: "
-                              "input (the camera image's) or model (the network's input "
-                              "size, cheaper)", choices=OUTPUT_SCALES)
+                              "input (the camera image's) or model (the image's part of "
+                              "the network input, cheaper)", choices=OUTPUT_SCALES)
     label_divisor: int = param(DEFAULT_LABEL_DIVISOR, "panoptic value = class_id * "
                                "label_divisor + track_id; track ids stay below it",
                                lo=2, hi=8388607)
@@ -114,8 +120,10 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
         torch.set_num_threads(config.threads)
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
-    return open_segmenter(source, LoadOptions(config.device, input_size, config.postprocess,
-                                              config.compile))
+    segmenter = open_segmenter(source, LoadOptions(config.device, input_size,
+                                                   config.postprocess, config.compile))
+    segmenter.resize = config.resize
+    return segmenter
 
 
 class Pipeline:
@@ -156,10 +164,15 @@ class Pipeline:
         return step_batch([self], [image], [stamp_ns])[0]
 
     def track(self, segments: FrameSegments, stamp_ns: int,
-              timings_ms: dict[str, float] | None = None) -> TrackedFrame:
-        """Second half of :meth:`step`: track ``segments`` (this stream's next frame)
-        and encode the panoptic map.
+              timings_ms: dict[str, float] | None = None,
+              image_size: tuple[int, int] | None = None) -> TrackedFrame:
+        """Second half of :meth:`step`: track ``segments`` (this stream's next frame, at
+        model size) and encode the panoptic map, at ``image_size`` (the camera image's)
+        when the output scale is ``input``.
 
+        Tracking runs on the model-size segments (its boxes are normalised by the image
+        size, so the scale does not change its decisions); the panoptic map, segments
+        and objects are then mapped to the camera's size once (nearest neighbour).
         A stamp older than the previous frame's (a bag looped, a clock jumped back)
         clears the memory first, so old objects cannot claim ids in the new timeline;
         the result's ``memory_reset`` says so.
@@ -181,6 +194,13 @@ class Pipeline:
         classes = self.segmenter.classes
         panoptic = from_segments(segments.segment_map, segments.class_ids, track_ids,
                                  self.label_divisor, classes.void_id)
+        if self.output_scale == "input" and image_size and segments.image_size != image_size:
+            model_size = segments.image_size
+            segments, kept = scale_segments(segments, image_size)
+            track_ids = track_ids[kept]
+            things = _scale_things(things, segments, track_ids, model_size)
+            panoptic = cv2.resize(panoptic, (image_size[1], image_size[0]),
+                                  interpolation=cv2.INTER_NEAREST)
         objects = _stuff_objects(segments) + things
         timings["panoptic"] = (time.perf_counter() - start) * 1e3
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
@@ -192,28 +212,28 @@ def step_batch(pipelines: Sequence[Pipeline], images: Sequence[np.ndarray],
                stamps_ns: Sequence[int]) -> list[TrackedFrame]:
     """One frame for each pipeline, segmented in one model call.
 
-    The pipelines must share one segmenter and output scale; each image goes with the
-    pipeline at the same position. Every frame's ``timings_ms["segment"]`` is the
+    The pipelines must share one segmenter; each image goes with the pipeline at the
+    same position. Every frame's ``timings_ms["segment"]`` is the
     batch's model time (what that frame waited for).
     """
     segments, segment_ms = segment_batch(pipelines, images)
-    return [pipeline.track(s, stamp, {"segment": segment_ms})
-            for pipeline, s, stamp in zip(pipelines, segments, stamps_ns)]
+    return [pipeline.track(s, stamp, {"segment": segment_ms}, image.shape[:2])
+            for pipeline, s, stamp, image in zip(pipelines, segments, stamps_ns, images)]
 
 
 def segment_batch(pipelines: Sequence[Pipeline], images: Sequence[np.ndarray]
                   ) -> tuple[list[FrameSegments], float]:
-    """First half of :func:`step_batch`: (segments per image, model time in ms)."""
+    """First half of :func:`step_batch`: (segments per image at model size, model time
+    in ms)."""
     if len(pipelines) != len(images):
         raise ValueError(f"{len(pipelines)} pipelines but {len(images)} images")
     if not pipelines:
         return [], 0.0
-    segmenter, scale = pipelines[0].segmenter, pipelines[0].output_scale
-    if any(p.segmenter is not segmenter or p.output_scale != scale for p in pipelines):
-        raise ValueError("pipelines batched together must share one segmenter and "
-                         "output_scale")
+    segmenter = pipelines[0].segmenter
+    if any(p.segmenter is not segmenter for p in pipelines):
+        raise ValueError("pipelines batched together must share one segmenter")
     start = time.perf_counter()
-    segments = segmenter.segment(list(images), at_input_resolution=scale == "input")
+    segments = segmenter.segment(list(images), at_input_resolution=False)
     return segments, (time.perf_counter() - start) * 1e3
 
 
@@ -224,3 +244,23 @@ def _stuff_objects(segments: FrameSegments) -> list[TrackedObject]:
     return [TrackedObject(0, classes[k], False, scores[k], areas[k], tuple(boxes[k]))
             for k in stuff]
 
+
+
+def _scale_things(things: list[TrackedObject], segments: FrameSegments, track_ids: np.ndarray,
+                  model_size: tuple[int, int]) -> list[TrackedObject]:
+    """The tracker's things (pixels of ``model_size``) in pixels of ``segments``' map:
+    those seen in this frame take their segment's area and box, those held in memory
+    their predicted box scaled; velocities scale with the image."""
+    sy, sx = segments.image_size[0] / model_size[0], segments.image_size[1] / model_size[1]
+    index = {int(t): k for k, t in enumerate(track_ids.tolist()) if t}
+    scaled = []
+    for obj in things:
+        k = index.get(obj.track_id) if obj.frames_since_seen == 0 else None
+        if k is None:
+            x0, y0, x1, y1 = obj.box
+            area, box = 0, (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        else:
+            area, box = int(segments.areas[k]), tuple(segments.boxes[k].tolist())
+        scaled.append(dataclasses.replace(obj, area=area, box=box,
+                                          velocity=(obj.velocity[0] * sx, obj.velocity[1] * sy)))
+    return scaled

@@ -11,7 +11,6 @@ when they are too small.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -159,15 +158,3 @@ def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np
     return FrameSegments(segment_map.astype(np.int32, copy=False), class_ids,
                          np.asarray(scores, np.float32), is_thing[class_ids].astype(bool),
                          boxes, areas, np.asarray(embeddings, np.float32))
-
-
-def resize_segments(segments: FrameSegments, size: tuple[int, int],
-                    is_thing: np.ndarray) -> FrameSegments:
-    """The same segments on a map of another ``size`` (nearest neighbour); segments
-    that vanish when shrinking are dropped."""
-    if segments.image_size == tuple(size):
-        return segments
-    resized = cv2.resize(segments.segment_map, (size[1], size[0]),
-                         interpolation=cv2.INTER_NEAREST)
-    return segments_from_map(resized, segments.class_ids, segments.scores, is_thing,
-                             segments.embeddings)

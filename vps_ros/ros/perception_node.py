@@ -325,7 +325,7 @@ class PerceptionNode(LifecycleNode):
     def _finish(self, stream: CameraStream, frame: Waiting, segments: FrameSegments,
                 segment_ms: float) -> None:
         result = stream.pipeline.track(segments, stamp_ns(frame.msg.header),
-                                       {"segment": segment_ms})
+                                       {"segment": segment_ms}, frame.rgb.shape[:2])
         if result.memory_reset:
             stream.stats.count(resets=1)
             self.get_logger().warning(f"{stream.label}: {result.memory_reset}")

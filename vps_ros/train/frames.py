@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..data.frames import VideoDataset, VideoFrame
 from ..errors import DataError
-from ..model.mask_segmenter import resize_image
+from ..model.resizing import resize_image
 from ..types import ClassTable
 from .config import DatasetConfig
 
