@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("vps_ros.replay.cli", "replay a recorded drive (rosbag2) offline or through "
                "the live node, evaluate VPQ/STQ and write a report"),
     "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
+    "export": ("vps_ros.model.export_command", "export a checkpoint as ONNX or OpenVINO IR "
+               "for an inference engine, checked against torch"),
 }
 
 

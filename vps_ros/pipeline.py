@@ -41,6 +41,12 @@ class PipelineConfig:
                        f"models/{DEFAULT_MODEL}")
     device: str = param("cpu", "torch device: cpu, cuda or cuda:N (cuda without a GPU: "
                         "cpu, with a warning)")
+    backend: str = param("openvino", "what runs the network: torch, or an inference engine "
+                         "(openvino: CPU; onnxruntime: CPU, or TensorRT/CUDA on a GPU) that "
+                         "runs a checkpoint exported at configure (cached) or an exported "
+                         "file (docs/deployment.md); an engine that cannot run here falls "
+                         "back to torch with a warning", choices=("torch", "openvino",
+                                                                  "onnxruntime"))
     input_height: int = param(0, "height images are resized to for the network (a "
                               "multiple of 32); 0: the checkpoint's", lo=0, hi=8192)
     input_width: int = param(0, "width images are resized to for the network (a multiple "
@@ -115,7 +121,7 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
     return open_segmenter(source, LoadOptions(config.device, input_size, config.postprocess,
-                                              config.compile))
+                                              config.compile, config.backend))
 
 
 class Pipeline:

@@ -32,6 +32,9 @@ class MaskSegmenter(abc.ABC):
     (the node's run-time parameters).
     """
 
+    backend = "torch"  # what runs the network (see vps_ros.model.engines)
+    fallback = ""      # why the backend asked for is not the one running ("" if it is)
+
     def __init__(self, classes: ClassTable, device: str,
                  postprocess: PostprocessConfig | None = None) -> None:
         self.classes = classes
