@@ -61,14 +61,15 @@ def open_exported(source: str, options: LoadOptions) -> ExportedSegmenter:
     if options.backend not in readers:
         raise ConfigError(f"model {source}: an exported network runs on backend "
                           f"{' or '.join(readers)}, not {options.backend!r}")
+    module = engine(options.backend)
+    module.check_available(options.device)
     info = _read_info(path)
     if options.input_size and tuple(options.input_size) != info.input_size:
         raise ConfigError(f"model {source} was exported for input {info.input_size[1]}x"
                           f"{info.input_size[0]}, but input_width x input_height ask for "
                           f"{options.input_size[1]}x{options.input_size[0]}: export it again "
                           "with --height and --width, or set both to 0")
-    session = engine(options.backend).open_session(path, options.device,
-                                                   torch.get_num_threads())
+    session = module.open_session(path, options.device, torch.get_num_threads())
     return ExportedSegmenter(info, session, options.backend, options.device,
                              options.postprocess)
 
