@@ -15,6 +15,7 @@ frames, every 200 frames after, and at the end.
 
     python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
                                     [--model PATH] [--threads N] [--compile] [--repeats 1]
+                                    [--backend torch|openvino|onnxruntime]
 
 Without ``--model``: models/default.pt if it exists, otherwise a randomly initialised
 network of the default architecture (ModelConfig defaults, 256x512): the same
@@ -65,7 +66,7 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
 
 
 def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
-               compile: bool, domain: int, folder: Path) -> dict:
+               compile: bool, domain: int, folder: Path, backend: str | None = None) -> dict:
     from vps_ros.resources import config_path
     from vps_ros.ros.node_config import node_command
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
@@ -75,6 +76,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
     overrides = {"model": str(checkpoint), "cameras": names, "compile": compile}
     if threads is not None:
         overrides["threads"] = threads
+    if backend is not None:
+        overrides["backend"] = backend
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
     spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid}
@@ -172,7 +175,8 @@ def drive(spec: dict) -> dict:
               "rss_early_mib": rss[0], "rss_max_mib": max(rss), "rss_end_mib": rss[-1],
               "frames_per_model_call": diagnostics.get("model", {}).get("frames per call"),
               "model_ms_p50": float(diagnostics.get("model", {}).get("model time p50 (ms)",
-                                                                     "nan"))}
+                                                                     "nan")),
+              "backend": diagnostics.get("model", {}).get("backend", "?")}
     rclpy.try_shutdown()
     return result
 
@@ -188,6 +192,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="set the node's compile parameter (torch.compile the network)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--backend", choices=["torch", "openvino", "onnxruntime"],
+                        help="the node's backend parameter (default: the params file's)")
     parser.add_argument("--driver", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
@@ -199,13 +205,15 @@ def main() -> None:
             default_checkpoint(folder)
         threads = args.threads if args.threads is not None else "params file's"
         print(f"model: {what}; node threads parameter: {threads}; compile: {args.compile}; "
+              f"backend: {args.backend or 'params file' + chr(39) + 's'}; "
               f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         domain = 40 + os.getpid() % 50
         for cameras in args.cameras:
             for rate in args.rates:
                 print_row([run_config(rate, cameras, args.frames, checkpoint, args.threads,
-                                      args.compile, domain, folder) for _ in range(args.repeats)])
+                                      args.compile, domain, folder, args.backend)
+                           for _ in range(args.repeats)])
 
 
 def print_row(runs: list[dict]) -> None:
@@ -223,7 +231,8 @@ def print_row(runs: list[dict]) -> None:
           f"{med('rss_end_mib')} MiB after {first['sent_per_camera']} (max between: "
           f"{med('rss_max_mib')}), "
           f"frames per model call {first['frames_per_model_call']}, "
-          f"model time p50 {med('model_ms_p50')} ms, load average {med('load')}", flush=True)
+          f"model time p50 {med('model_ms_p50')} ms, backend {first['backend']}, "
+          f"load average {med('load')}", flush=True)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,8 @@ def time_segmenters(segmenters: dict[str, MaskSegmenter], image: np.ndarray, gfl
         net, seg = statistics.median(net_ms[name]), statistics.median(seg_ms[name])
         rate = gflops / (net / 1e3)
         segments = segmenter.segment([image])[0].num_segments
-        print(f"  {name} ({segmenter.backend}{', fell back: ' + segmenter.fallback if segmenter.fallback else ''}):")
+        fallback = f", fell back: {segmenter.fallback}" if segmenter.fallback else ""
+        print(f"  {name} ({segmenter.backend}{fallback}):")
         print(f"    network        {describe(net_ms[name])}  x{base_net / net:.2f} vs torch eager")
         print(f"    segment() e2e  {describe(seg_ms[name])}  x{base_seg / seg:.2f} vs torch "
               f"eager ({segments} segments)")

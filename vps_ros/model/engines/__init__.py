@@ -111,7 +111,8 @@ def accelerate(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
 def _cached_export(segmenter, source: str) -> Path:
     digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:20]
     height, width = segmenter.input_size
-    path = cache_dir() / "exports" / f"{Path(source).stem}-{digest}-{height}x{width}{FORMATS['onnx']}"
+    name = f"{Path(source).stem}-{digest}-{height}x{width}{FORMATS['onnx']}"
+    path = cache_dir() / "exports" / name
     if not path.is_file():
         log.info("exporting %s for input %dx%d to %s", source, width, height, path)
         export_onnx(segmenter, path, Path(source).name)
