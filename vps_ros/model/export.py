@@ -14,6 +14,7 @@ difference of any output over a few frames must stay within :data:`TOLERANCE`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -130,7 +131,7 @@ def export_onnx(segmenter: Segmenter, path: str | Path, source: str = "") -> Exp
     height, width = segmenter.input_size
     info = ExportInfo(segmenter.classes, segmenter.postprocess, (height, width),
                       segmenter.net.config.num_queries, source)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # concurrent exports
     # With gradients on, torch's transformer layers take their plain path (the fused
     # inference kernel, _transformer_encoder_layer_fwd, has no ONNX form).
     with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings():
@@ -208,13 +209,6 @@ def compare(reference: Segmenter, exported, images: Sequence[np.ndarray]) -> dic
         for name in OUTPUTS:
             diffs[name] = max(diffs[name], float((a[name].float() - b[name].float()).abs().max()))
     return diffs
-
-
-def remove_export(path: Path) -> None:
-    """Remove an exported file (an IR's ``.bin`` with its ``.xml``)."""
-    path.unlink(missing_ok=True)
-    if path.suffix == ".xml":
-        path.with_suffix(".bin").unlink(missing_ok=True)
 
 
 def copy_export(source: Path, target: Path) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from ...errors import ConfigError, VpsRosError
-from ..export import FORMATS, export_onnx, read_onnx_info
+from ... import __version__
+from ..export import FORMATS, VERSION, export_onnx, read_onnx_info
 from ..mask_segmenter import MaskSegmenter
 from ..registry import LoadOptions
 from .exported import ExportedSegmenter
@@ -108,8 +109,11 @@ def accelerate(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
         return segmenter
 
 
-def _cached_export(segmenter, source: str) -> Path:
-    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:20]
+def _cached_export(segmenter: MaskSegmenter, source: str) -> Path:
+    """The checkpoint's export, keyed by its contents, the input size and the versions
+    of vps_ros and of the export format (the graph is built by this code)."""
+    digest = hashlib.sha256(Path(source).read_bytes() + f"{__version__} {VERSION}".encode()
+                            ).hexdigest()[:20]
     height, width = segmenter.input_size
     name = f"{Path(source).stem}-{digest}-{height}x{width}{FORMATS['onnx']}"
     path = cache_dir() / "exports" / name
