@@ -58,8 +58,9 @@ class PipelineConfig:
                          lo=0, hi=1024)
     compile: bool = param(False, "backend torch: compile the network with torch.compile "
                           "(frozen weights, one image per call): faster on a CPU (README, "
-                          "Segmenter); the first start compiles for about a minute, later starts reuse the disk "
-                          "cache; without a C++ compiler it logs why and runs uncompiled")
+                          "Segmenter); the first start compiles for about a minute, later "
+                          "starts reuse the disk cache; without a C++ compiler it logs why "
+                          "and runs uncompiled")
     output_scale: str = param("input", "resolution of the panoptic output and of boxes: "
                               "input (the camera image's) or model (the network's input "
                               "size, cheaper)", choices=OUTPUT_SCALES)
