@@ -178,3 +178,20 @@ def test_backend_is_validated():
         from vps_ros.config import from_mapping
         from_mapping(PipelineConfig, {"backend": "tensorrt"}, "perception.yaml")
     assert torch.get_num_threads() >= 1
+
+
+def test_the_default_backend_gives_the_shipped_models_segments():
+    """The default backend (OpenVINO) against torch, shipped model, test-split frames:
+    the same segments (the export's logits differ by ~1e-4 at most)."""
+    from vps_ros.data.synthetic import SyntheticDataset
+    from vps_ros.resources import model_path
+    shipped = str(model_path("default.pt"))
+    default = load_segmenter(PipelineConfig(model=shipped, threads=1))
+    assert PipelineConfig().backend == "openvino" and default.backend == "openvino"
+    reference = open_segmenter(shipped, LoadOptions(backend="torch"))
+    images = [frame.image for frame in SyntheticDataset("test", 4, 1)]
+    for a, b in zip(reference.segment(images), default.segment(images)):
+        assert a.num_segments >= 5
+        np.testing.assert_array_equal(a.segment_map, b.segment_map)
+        np.testing.assert_array_equal(a.class_ids, b.class_ids)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
