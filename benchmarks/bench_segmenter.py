@@ -138,8 +138,7 @@ def make_segmenters(checkpoint: str, backends: list[str], compile: bool
     for backend in backends:
         start = time.perf_counter()
         loaded = load_checkpoint(checkpoint)
-        torch_segmenter = Segmenter(loaded.net, loaded.classes, "cpu", loaded.postprocess,
-                                    compile=compile and backend == "torch")
+        torch_segmenter = Segmenter(loaded.net, loaded.classes, "cpu", loaded.postprocess)
         name = "torch eager" if backend == "torch" else backend
         segmenter = accelerate(torch_segmenter, checkpoint, LoadOptions(backend=backend))
         for _ in range(5):
