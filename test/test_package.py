@@ -20,9 +20,6 @@ ROSDEP_KEYS = {
     "builtin_interfaces": "builtin_interfaces", "launch": "launch", "launch_ros": "launch_ros",
     "pytest": "python3-pytest", "hypothesis": "python3-hypothesis",
     "catkin_pkg": "python3-catkin-pkg",
-    # The engines extra (optional: a missing engine falls back to torch).
-    "onnx": "python3-onnx-pip", "onnxruntime": "python3-onnxruntime-pip",
-    "openvino": "python3-openvino-pip",
 }
 # Test helpers that are files of this repository's test/ folder, not packages.
 LOCAL_TEST_MODULES = {p.stem for p in (REPO / "test").glob("*.py")}
