@@ -93,9 +93,11 @@ def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
         return np.take(lut, _first_index(full.numpy() > threshold))
     margin = MARGIN * (1.0 + max(float(logits.max()), -float(logits.min())))
     tiles_h, tiles_w = -(-h // TILE), -(-w // TILE)
-    padded = np.full((len(logits), tiles_h * TILE, tiles_w * TILE), threshold - 2 * margin,
-                     np.float32)
-    padded[:, :h, :w] = logits
+    padded = logits
+    if (h, w) != (tiles_h * TILE, tiles_w * TILE):  # below the threshold past the grid
+        padded = np.full((len(logits), tiles_h * TILE, tiles_w * TILE),
+                         threshold - 2 * margin, np.float32)
+        padded[:, :h, :w] = logits
     sure = _neighbourhood(padded > threshold + margin, cv2.erode)    # all children hold
     maybe = _neighbourhood(padded > threshold - margin, cv2.dilate)  # some child may hold
     first_sure = _first_index(sure)
