@@ -15,6 +15,7 @@ frames, every 200 frames after, and at the end.
 
     python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
                                     [--model PATH] [--threads N] [--compile] [--repeats 1]
+                                    [--backend torch|openvino|onnxruntime]
                                     [--size 1080x1920] [--dds-transports LARGE_DATA]
 
 ``--size`` publishes the frames enlarged to a camera's size (height x width; the node
@@ -73,7 +74,7 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
 
 def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
                compile: bool, domain: int, folder: Path, size: tuple[int, int],
-               transports: str | None) -> dict:
+               transports: str | None, backend: str | None = None) -> dict:
     from vps_ros.resources import config_path
     from vps_ros.ros.node_config import node_command
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
@@ -85,6 +86,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
     overrides = {"model": str(checkpoint), "cameras": names, "compile": compile}
     if threads is not None:
         overrides["threads"] = threads
+    if backend is not None:
+        overrides["backend"] = backend
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
     spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid,
@@ -186,7 +189,8 @@ def drive(spec: dict) -> dict:
               "rss_early_mib": rss[0], "rss_max_mib": max(rss), "rss_end_mib": rss[-1],
               "frames_per_model_call": diagnostics.get("model", {}).get("frames per call"),
               "model_ms_p50": float(diagnostics.get("model", {}).get("model time p50 (ms)",
-                                                                     "nan"))}
+                                                                     "nan")),
+              "backend": diagnostics.get("model", {}).get("backend", "?")}
     rclpy.try_shutdown()
     return result
 
@@ -205,6 +209,8 @@ def main() -> None:
     parser.add_argument("--size", default="256x512",
                         help="camera frames' height x width (default 256x512)")
     parser.add_argument("--dds-transports", help="FASTDDS_BUILTIN_TRANSPORTS of both processes")
+    parser.add_argument("--backend", choices=["torch", "openvino", "onnxruntime"],
+                        help="the node's backend parameter (default: the params file's)")
     parser.add_argument("--driver", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
@@ -219,13 +225,15 @@ def main() -> None:
         print(f"model: {what}; node threads parameter: {threads}; compile: {args.compile}; "
               f"camera {size[0]}x{size[1]}; DDS transports "
               f"{args.dds_transports or 'Fast DDS default'}; "
+              f"backend: {args.backend or 'params file' + chr(39) + 's'}; "
               f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         domain = 40 + os.getpid() % 50
         for cameras in args.cameras:
             for rate in args.rates:
                 print_row([run_config(rate, cameras, args.frames, checkpoint, args.threads,
-                                      args.compile, domain, folder, size, args.dds_transports)
+                                      args.compile, domain, folder, size, args.dds_transports,
+                                      args.backend)
                            for _ in range(args.repeats)])
 
 
@@ -244,7 +252,8 @@ def print_row(runs: list[dict]) -> None:
           f"{med('rss_end_mib')} MiB after {first['sent_per_camera']} (max between: "
           f"{med('rss_max_mib')}), "
           f"frames per model call {first['frames_per_model_call']}, "
-          f"model time p50 {med('model_ms_p50')} ms, load average {med('load')}", flush=True)
+          f"model time p50 {med('model_ms_p50')} ms, backend {first['backend']}, "
+          f"load average {med('load')}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,28 @@
 """Segmenter speed: parameters, GFLOPs, latency per frame, share of the matmul peak.
 
     python benchmarks/bench_segmenter.py [--checkpoint models/default.pt] [--no-compile]
+                                         [--threads 1 2] [--backends torch openvino ...]
 
-CPU: one 256x512 frame at a time (the model's input size), ``torch.inference_mode``,
-channels_last, batch norm folded; the network alone and ``Segmenter.segment`` end to
-end (resize, network, mask-wise merge, boxes), as it is and compiled
+CPU: one 256x512 frame at a time (the model's input size), every backend side by side:
+torch eager (``inference_mode``, channels_last, batch norm folded), torch compiled
 (``Segmenter(compile=True)``: torch.compile with frozen weights; the compile time is
-printed, and is shorter when the disk cache already holds this network). The matmul
-peak is measured with the same threads (fp32 1024x1024 matmul); the share is GFLOPs
-per frame / latency / peak. With a GPU also frames/s at 512x1024 in fp16 autocast.
-Prints median, p95 and the spread (min..max) of every timing. The machine is shared:
-the variants and the peak are timed in turns, round by round, and runs should be
-repeated.
+printed, and is shorter when the disk cache already holds this network), and the
+inference engines (OpenVINO, ONNX Runtime) running the network exported at load
+(vps_ros.model.engines). For each: the network alone (``predict`` of one uint8 image)
+and ``segment()`` end to end (resize, network, mask-wise merge, boxes), with the
+speed-up of each median over torch eager; and the mask-wise merge (``merge_masks``)
+alone on the torch outputs. The matmul peak is measured with the same threads (fp32
+1024x1024 matmul); the share is GFLOPs per frame / latency / peak. With a GPU also
+frames/s at 512x1024 in fp16 autocast. Prints median, p95 and the spread (min..max) of
+every timing. The machine is shared: the variants and the peak are timed in turns,
+round by round, and runs should be repeated.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +30,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vps_ros.model import ModelConfig, Segmenter
-from vps_ros.model.checkpoint import load_checkpoint
+from vps_ros.model import MaskSegmenter, ModelConfig, Segmenter
+from vps_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from vps_ros.model.engines import accelerate
 from vps_ros.model.network import KMaXNet
+from vps_ros.model.postprocess import merge_masks
+from vps_ros.model.registry import LoadOptions
 from vps_ros.resources import model_path
 from vps_ros.types import ClassTable
 
@@ -79,43 +88,87 @@ def test_image(height: int, width: int) -> np.ndarray:
         return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def time_segmenters(segmenters: dict[str, Segmenter], image: np.ndarray, gflops: float,
+def time_segmenters(segmenters: dict[str, MaskSegmenter], image: np.ndarray, gflops: float,
                     repeats: int) -> None:
     """Time the variants in turns, one call each per round, so that a neighbour's load on
-    this shared machine falls on all of them alike; the matmul peak is measured in the
-    same rounds."""
-    batch = torch.from_numpy(image).permute(2, 0, 1)[None].float().contiguous(
-        memory_format=torch.channels_last)
+    this shared machine falls on all of them alike; the matmul peak and the merge are
+    measured in the same rounds."""
+    batch = image[None]
     net_ms = {name: [] for name in segmenters}
     seg_ms = {name: [] for name in segmenters}
-    peaks = []
+    merge_ms, peaks = [], []
+    reference = next(iter(segmenters.values()))
+    out = reference.predict(batch)
     for _ in range(repeats):
         for name, segmenter in segmenters.items():
-            net_ms[name] += timings(lambda: segmenter.run_network(batch), 1, warmup=0)
+            net_ms[name] += timings(lambda: segmenter.predict(batch), 1, warmup=0)
             seg_ms[name] += timings(lambda: segmenter.segment([image]), 1, warmup=0)
+        merge_ms += timings(lambda: merge_masks(
+            out["class_logits"][0], out["mask_logits"][0], out["embeddings"][0],
+            reference.classes.is_thing_lut, reference.input_size, reference.postprocess),
+            1, warmup=0)
         peaks.append(matmul_peak_gflops("cpu", repeats=3))
     peak = statistics.median(peaks)
     print(f"CPU, {torch.get_num_threads()} threads, matmul peak {peak:.0f} GFLOP/s (median of "
           f"the rounds, {min(peaks):.0f}..{max(peaks):.0f})")
+    base_net, base_seg = (statistics.median(net_ms[reference_name(segmenters)]),
+                          statistics.median(seg_ms[reference_name(segmenters)]))
     for name, segmenter in segmenters.items():
-        rate = gflops / (statistics.median(net_ms[name]) / 1e3)
+        net, seg = statistics.median(net_ms[name]), statistics.median(seg_ms[name])
+        rate = gflops / (net / 1e3)
         segments = segmenter.segment([image])[0].num_segments
-        print(f"  {name}:")
-        print(f"    network        {describe(net_ms[name])}")
-        print(f"    segment() e2e  {describe(seg_ms[name])}  ({segments} segments)")
+        fallback = f", fell back: {segmenter.fallback}" if segmenter.fallback else ""
+        print(f"  {name} ({segmenter.backend}{fallback}):")
+        print(f"    network        {describe(net_ms[name])}  x{base_net / net:.2f} vs torch eager")
+        print(f"    segment() e2e  {describe(seg_ms[name])}  x{base_seg / seg:.2f} vs torch "
+              f"eager ({segments} segments)")
         print(f"    network reaches {rate / peak:.0%} of the matmul peak ({rate:.0f} GFLOP/s)")
+    print(f"  merge_masks alone (post-processing of one frame): {describe(merge_ms)}")
+
+
+def reference_name(segmenters: dict) -> str:
+    return "torch eager" if "torch eager" in segmenters else next(iter(segmenters))
+
+
+def make_segmenters(checkpoint: str, backends: list[str], compile: bool
+                    ) -> dict[str, MaskSegmenter]:
+    """One segmenter per variant, for the current thread count (engines read it when
+    they compile the network)."""
+    segmenters: dict[str, MaskSegmenter] = {}
+    for backend in backends:
+        start = time.perf_counter()
+        loaded = load_checkpoint(checkpoint)
+        torch_segmenter = Segmenter(loaded.net, loaded.classes, "cpu", loaded.postprocess)
+        name = "torch eager" if backend == "torch" else backend
+        segmenter = accelerate(torch_segmenter, checkpoint, LoadOptions(backend=backend))
+        for _ in range(5):
+            segmenter.warm_up()
+        print(f"{name}: ready in {time.perf_counter() - start:.0f} s")
+        segmenters[name] = segmenter
+        if backend == "torch" and compile:
+            loaded = load_checkpoint(checkpoint)
+            start = time.perf_counter()
+            compiled = Segmenter(loaded.net, loaded.classes, "cpu", loaded.postprocess,
+                                 compile=True)
+            for _ in range(5):
+                compiled.warm_up()
+            print(f"torch compiled: {compiled.compiled}, compilation and warm-up "
+                  f"{time.perf_counter() - start:.0f} s")
+            segmenters["torch compiled"] = compiled
+    return segmenters
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help=f"default: models/{DEFAULT_CHECKPOINT} if present, "
                         "else the default architecture with random weights")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"],
+                        choices=["torch", "openvino", "onnxruntime"])
     parser.add_argument("--no-compile", action="store_true",
-                        help="skip the compiled network (its compilation takes ~1 min)")
+                        help="skip the compiled torch network (its compilation takes ~1 min)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
 
     net, classes, source = load(args.checkpoint)
     config = net.config
@@ -127,19 +180,19 @@ def main() -> None:
     print(f"model: {source}")
     print(f"parameters: {params / 1e6:.2f} M ({params * 4 / 2**20:.1f} MiB fp32)")
     print(f"GFLOPs per {h}x{w} frame: {gflops:.2f} (multiply-add = 2 FLOPs)")
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
 
     image = test_image(h, w)
-    segmenters = {}
-    for name, compile in [("uncompiled", False)] + ([] if args.no_compile else
-                                                    [("compiled", True)]):
-        start = time.perf_counter()
-        segmenters[name] = Segmenter(load(args.checkpoint)[0], classes, "cpu", compile=compile)
-        for _ in range(5):
-            segmenters[name].warm_up()
-        if compile:
-            print(f"compiled: {segmenters[name].compiled}, compilation and warm-up "
-                  f"{time.perf_counter() - start:.0f} s")
-    time_segmenters(segmenters, image, gflops, args.repeats)
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = args.checkpoint or str(model_path(DEFAULT_CHECKPOINT))
+        if not Path(checkpoint).is_file():
+            checkpoint = str(Path(folder) / "random.pt")
+            save_checkpoint(checkpoint, net, classes)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            segmenters = make_segmenters(checkpoint, args.backends, not args.no_compile)
+            time_segmenters(segmenters, image, gflops, args.repeats)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
     if torch.cuda.is_available():
         gpu = Segmenter(load(args.checkpoint)[0], classes, "cuda")

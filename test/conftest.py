@@ -12,6 +12,15 @@ REPO = Path(__file__).resolve().parent.parent
 _domains = itertools.count((os.getpid() * 7) % 80 + 1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def export_cache(tmp_path_factory) -> Path:
+    """Networks exported at configure (backend openvino/onnxruntime) go to a folder of
+    this test session, not to the user's ~/.cache/vps_ros (child processes inherit it)."""
+    folder = tmp_path_factory.mktemp("vps_ros_cache")
+    os.environ["VPS_ROS_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def ros_env() -> dict:
     """Environment for a ROS child process: a domain of its own, loopback discovery."""

@@ -33,6 +33,9 @@ from vps_ros.msg import PanopticObjectArray
 
 NODE = "/perception_node"
 TIMEOUT_S = 30.0
+# The node's start: on an engine backend it exports its checkpoint at configure (cached
+# for later starts), which takes tens of seconds on a loaded 2-core machine.
+STARTUP_S = 180.0
 TRANSITIONS = {"configure": Transition.TRANSITION_CONFIGURE,
                "activate": Transition.TRANSITION_ACTIVATE,
                "deactivate": Transition.TRANSITION_DEACTIVATE,
@@ -136,7 +139,8 @@ class Driver:
         if op == "wait_matched":
             ok = self.spin_until(lambda: all(p.get_subscription_count() > 0
                                              for p in self.pubs.values()) and
-                                 all(s.get_publisher_count() > 0 for s in self.subs))
+                                 all(s.get_publisher_count() > 0 for s in self.subs),
+                                 timeout=STARTUP_S)
             return {"ok": ok}
         if op == "frame":
             return self.frame(index, step)

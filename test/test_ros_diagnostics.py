@@ -44,3 +44,17 @@ def test_model_status_reports_batching():
     assert values["model time p50 (ms)"] == "40.0" and values["model calls"] == "4"
     idle = _values(model_status("n: model", "default", "cpu", (256, 512), 0, 0, []))
     assert idle["frames per call"] == "nan" and idle["model time p50 (ms)"] == "nan"
+
+
+def test_model_status_counts_a_backend_fallback():
+    running = model_status("n: model", "default", "cpu", (256, 512), 1, 1, [30.0], "openvino")
+    values = _values(running)
+    assert values["backend"] == "openvino" and values["backend fallbacks"] == "0"
+    assert running.message == "running on cpu (openvino)"
+    fell = model_status("n: model", "default", "cpu", (256, 512), 1, 1, [30.0], "torch",
+                        "openvino: OpenVINO is not installed")
+    values = _values(fell)
+    assert values["backend"] == "torch" and values["backend fallbacks"] == "1"
+    assert values["backend fallback reason"] == "openvino: OpenVINO is not installed"
+    assert fell.message == ("running on cpu (torch); fell back to torch: openvino: OpenVINO "
+                            "is not installed")

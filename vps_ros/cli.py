@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bag": ("vps_ros.data.bag_command", "describe a rosbag2 (complete or not) and repair one "
             "that a killed recorder left behind"),
     "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
+    "export": ("vps_ros.model.export_command", "export a checkpoint as ONNX or OpenVINO IR "
+               "for an inference engine, checked against torch"),
 }
 
 

@@ -43,6 +43,12 @@ class PipelineConfig:
                        f"models/{DEFAULT_MODEL}")
     device: str = param("cpu", "torch device: cpu, cuda or cuda:N (cuda without a GPU: "
                         "cpu, with a warning)")
+    backend: str = param("openvino", "what runs the network: torch, or an inference engine "
+                         "(openvino: CPU; onnxruntime: CPU, or TensorRT/CUDA on a GPU) that "
+                         "runs a checkpoint exported at configure (cached) or an exported "
+                         "file (docs/deployment.md); an engine that cannot run here falls "
+                         "back to torch with a warning", choices=("torch", "openvino",
+                                                                  "onnxruntime"))
     input_height: int = param(0, "height images are resized to for the network (a "
                               "multiple of 32); 0: the checkpoint's", lo=0, hi=8192)
     input_width: int = param(0, "width images are resized to for the network (a multiple "
@@ -52,10 +58,11 @@ class PipelineConfig:
                          "other cores to the rest of the robot: on a busy CPU, torch "
                          "threads that compete for cores run several times slower",
                          lo=0, hi=1024)
-    compile: bool = param(False, "compile the network with torch.compile (frozen weights, "
-                          "one image per call): faster on a CPU (README, Segmenter); the first "
-                          "start compiles for about a minute, later starts reuse the disk "
-                          "cache; without a C++ compiler it logs why and runs uncompiled")
+    compile: bool = param(False, "backend torch: compile the network with torch.compile "
+                          "(frozen weights, one image per call): faster on a CPU (README, "
+                          "Segmenter); the first start compiles for about a minute, later "
+                          "starts reuse the disk cache; without a C++ compiler it logs why "
+                          "and runs uncompiled")
     resize: str = param("letterbox", "how camera images are fitted into the network input: "
                         "letterbox (aspect kept, scaled to fit and padded: a 16:9 or 4:3 "
                         "camera is not squashed) or stretch (resized to the input size "
@@ -121,7 +128,8 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
     segmenter = open_segmenter(source, LoadOptions(config.device, input_size,
-                                                   config.postprocess, config.compile))
+                                                   config.postprocess, config.compile,
+                                                   config.backend))
     segmenter.resize = config.resize
     return segmenter
 

@@ -84,11 +84,12 @@ def factorised_mask_logits(kernels: torch.Tensor, pixels: torch.Tensor, weight: 
     kernels (B, N, M), pixels (B, HW, C), weight (M, C), bias (M); returns (B, N, HW).
     With ``A = K W`` and ``c = K b``: ``K v = A p + c``, and ``|v|^2 = p.(W^T W) p +
     2 (W^T b).p + b.b``. For C < M this costs C/M of the direct way and never holds the
-    (HW, M) embeddings.
+    (HW, M) embeddings. ``p.(W^T b)`` is written as a product and a sum rather than a
+    matrix-vector product, which OpenVINO's MatMulMultiplyFusion pass cannot convert.
     """
     numerator = torch.bmm(kernels @ weight, pixels.transpose(1, 2)) + (kernels @ bias)[..., None]
     gram, cross = weight.T @ weight, weight.T @ bias
-    squared = ((pixels @ gram) * pixels).sum(-1) + 2 * (pixels @ cross) + bias @ bias
+    squared = ((pixels @ gram) * pixels).sum(-1) + 2 * (pixels * cross).sum(-1) + bias @ bias
     return numerator / squared.clamp_min(0).sqrt().clamp_min(eps)[:, None, :]
 
 

@@ -33,6 +33,9 @@ class MaskSegmenter(abc.ABC):
     the input (:mod:`vps_ros.model.resizing`: ``letterbox`` keeps their aspect).
     """
 
+    backend = "torch"  # what runs the network (see vps_ros.model.engines)
+    fallback = ""      # why the backend asked for is not the one running ("" if it is)
+
     def __init__(self, classes: ClassTable, device: str,
                  postprocess: PostprocessConfig | None = None) -> None:
         self.classes = classes

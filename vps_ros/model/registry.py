@@ -26,6 +26,7 @@ class LoadOptions:
     input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
     postprocess: PostprocessConfig | None = None  # None: the model's own thresholds
     compile: bool = False
+    backend: str = "torch"  # torch, or an engine of vps_ros.model.engines
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ def _is_checkpoint(source: str) -> bool:
 KINDS: list[ModelKind] = [
     ModelKind("checkpoint", _is_checkpoint, "vps_ros.model.segmenter",
               "a vps_ros checkpoint file (.pt)"),
+    ModelKind("onnx", lambda source: source.endswith(".onnx"), "vps_ros.model.engines",
+              "a network exported by `vps-ros export` (.onnx; backend openvino or "
+              "onnxruntime)"),
+    ModelKind("openvino", lambda source: source.endswith(".xml"), "vps_ros.model.engines",
+              "an OpenVINO IR exported by `vps-ros export` (.xml beside its .bin; backend "
+              "openvino)"),
 ]
 
 

@@ -110,17 +110,20 @@ def _canonical(image: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(image, memory_format=torch.channels_last).copy_(image)
 
 
-def load(source: str, options: LoadOptions) -> Segmenter:
-    """The registry's loader of checkpoints (:mod:`vps_ros.model.registry`).
+def load(source: str, options: LoadOptions) -> MaskSegmenter:
+    """The registry's loader of checkpoints (:mod:`vps_ros.model.registry`), on the
+    backend ``options`` names (:func:`vps_ros.model.engines.accelerate`).
 
     The input size is a setting of the network's config, not of its weights: the
     network is convolutional up to stride-32 attention over whatever grid it gets, so
     any multiple of 32 runs (smaller is faster and coarser).
     """
+    from .engines import accelerate
     checkpoint = load_checkpoint(source)
     net = checkpoint.net
     if options.input_size:
         net.config = dataclasses.replace(net.config, input_height=options.input_size[0],
                                          input_width=options.input_size[1])
-    return Segmenter(net, checkpoint.classes, options.device,
-                     options.postprocess or checkpoint.postprocess, options.compile)
+    segmenter = Segmenter(net, checkpoint.classes, options.device,
+                          options.postprocess or checkpoint.postprocess, options.compile)
+    return accelerate(segmenter, source, options)

@@ -6,18 +6,27 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 
 def model_status(name: str, model: str, device: str, input_size: tuple[int, int],
-                 calls: int, frames: int, model_ms: list[float]) -> DiagnosticStatus:
-    """What the model runs on and how it is used: calls, frames per (batched) call."""
+                 calls: int, frames: int, model_ms: list[float], backend: str = "torch",
+                 fallback: str = "") -> DiagnosticStatus:
+    """What the model runs on and how it is used: calls, frames per (batched) call.
+    ``fallback`` is why the backend asked for is not ``backend`` (counted, and said in
+    the message)."""
     height, width = input_size
     values = {
         "model": model,
         "device": device,
+        "backend": backend,
+        "backend fallbacks": "1" if fallback else "0",
+        "backend fallback reason": fallback,
         "input size": f"{width}x{height}",
         "model calls": str(calls),
         "frames per call": f"{frames / calls:.2f}" if calls else "nan",
         "model time p50 (ms)": f"{np.percentile(model_ms, 50):.1f}" if model_ms else "nan",
     }
-    return _status(DiagnosticStatus.OK, name, f"running on {device}", device, values)
+    message = f"running on {device} ({backend})"
+    if fallback:
+        message += f"; fell back to {backend}: {fallback}"
+    return _status(DiagnosticStatus.OK, name, message, device, values)
 
 
 def stream_status(name: str, snapshot: dict, new_bad: int, enabled: bool, topic: str,

@@ -149,7 +149,8 @@ class PerceptionNode(LifecycleNode):
         self._config, self._overlay_alpha = config, config.overlay_alpha
         size = self._segmenter.input_size
         self.get_logger().info(
-            f"configured: model {config.model or 'default'} on {self._segmenter.device}, "
+            f"configured: model {config.model or 'default'} on {self._segmenter.device} "
+            f"({self._segmenter.backend}), "
             f"input {size[1]}x{size[0]}, {len(self._streams)} camera(s): "
             + ", ".join(s.topics["image"] for s in self._streams))
         return super().on_configure(state)
@@ -408,7 +409,8 @@ class PerceptionNode(LifecycleNode):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [model_status(f"{node}: model", self._config.model or "default", device,
                                    self._segmenter.input_size, self._model_calls,
-                                   self._model_frames, list(self._model_ms))]
+                                   self._model_frames, list(self._model_ms),
+                                   self._segmenter.backend, self._segmenter.fallback)]
         for stream in self._streams:
             snapshot = stream.stats.snapshot(now)
             msg.status.append(stream_status(
