@@ -117,10 +117,23 @@ def load(source: str, options: LoadOptions) -> Segmenter:
     network is convolutional up to stride-32 attention over whatever grid it gets, so
     any multiple of 32 runs (smaller is faster and coarser).
     """
-    checkpoint = load_checkpoint(source)
+    checkpoint = load_checkpoint(source, _asked_classes(options))
     net = checkpoint.net
     if options.input_size:
         net.config = dataclasses.replace(net.config, input_height=options.input_size[0],
                                          input_width=options.input_size[1])
     return Segmenter(net, checkpoint.classes, options.device,
                      options.postprocess or checkpoint.postprocess, options.compile)
+
+
+def classes(source: str, options: LoadOptions) -> ClassTable:
+    """The registry's class table of a checkpoint (the one it was trained for)."""
+    return load_checkpoint(source, _asked_classes(options)).classes
+
+
+def _asked_classes(options: LoadOptions) -> ClassTable | None:
+    """The ``classes`` option's table, which a checkpoint must have been trained for."""
+    if not options.classes:
+        return None
+    from ..metrics.cli import load_classes
+    return load_classes(options.classes)
