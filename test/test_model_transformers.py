@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import hf_models
+from replay_helpers import metrics, replay, small_model, synthetic_frames, write_bag
 from scenes import CLASSES, ToyVideos
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import MaskSegmenter, PostprocessConfig
@@ -196,3 +197,29 @@ def test_oneformer_without_its_tokenizer_says_why_it_cannot_run(tmp_path):
     with pytest.raises(ConfigError, match=r"OneFormer is told its task by text .* needs the "
                                           r"tokenizer that comes with the model"):
         open_segmenter(str(folder))
+
+
+def test_vps_ros_replay_writes_a_full_report_with_a_transformers_model(models, tmp_path,
+                                                                        capsys):
+    _, frames = synthetic_frames()
+    bag = write_bag(tmp_path / "drive", frames)
+    _, params = small_model(tmp_path)
+    out = tmp_path / "report"
+    assert replay(bag, out, models["mask2former"], params) == 0
+    document = metrics(out)
+    assert document["frames"] == document["annotated_frames"] == len(frames)
+    assert document["partial"] is False and document["model"] == str(models["mask2former"])
+    assert {"VPQ", "STQ", "AQ", "SQ", "per_class"} <= set(document)
+    assert document["classes"] == "synthetic"
+    for name in ["report.md", "overlay.mp4", *document["pictures"]]:
+        assert (out / name).is_file(), name
+    capsys.readouterr()
+
+    broken = _broken(models, tmp_path, lambda f: (f / "config.json").unlink())
+    for model, extra, message in [
+            (broken, [], "has no config.json"),
+            (models["mask2former"], ["--model-classes", "kitti_step"],
+             "do not fit class table 'kitti-step'")]:
+        assert replay(bag, tmp_path / "bad", model, params, *extra) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and "Traceback" not in err
