@@ -21,6 +21,9 @@ LABELS = ["Road", "Sidewalk", "building", "vegetation", "terrain", "sky", "car",
           "pedestrian", "cyclist"]
 MEAN = [0.5, 0.4, 0.3]
 STD = [0.2, 0.25, 0.3]
+#: The transformer decoder's output LayerNorm (Mask2Former, OneFormer).
+DECODER_NORM = ("decoder.layernorm.weight", "decoder.layernorm.bias",
+                "decoder.decoder_norm.weight", "decoder.decoder_norm.bias")
 TASK_WORDS = ["the", "task", "is", "panoptic", "semantic", "instance"]
 
 
@@ -68,13 +71,18 @@ def save_oneformer(folder: Path, labels: list[str] = LABELS, seed: int = 0,
 def _sharpen(model: torch.nn.Module) -> torch.nn.Module:
     """Scale the class head and the last mask-embedding layer up, so that a random model
     decides its classes and masks as a trained one does (at its initial scale every
-    class has ~10 % and every mask logit is ~0). Still random: proves plumbing only."""
+    class has ~10 % and every mask logit is ~0), and give the decoder's output LayerNorm
+    an affine part of its own (a new one is the identity). Still random: proves
+    plumbing only."""
     with torch.no_grad():
         for name, weight in model.named_parameters():
             if name.endswith(("class_predictor.weight", "class_embed.weight")):
                 weight.mul_(20.0)
             elif name.endswith(("mask_embedder.2.0.weight", "mask_embed.layers.2.0.weight")):
                 weight.mul_(40.0)
+            elif name.endswith(DECODER_NORM):
+                weight.copy_(torch.rand_like(weight) + 0.5 if name.endswith("weight")
+                             else torch.randn_like(weight) * 0.5)
     return model
 
 

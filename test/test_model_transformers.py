@@ -15,6 +15,7 @@ from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import MaskSegmenter, PostprocessConfig
 from vps_ros.model.registry import LoadOptions, model_classes, open_segmenter
 from vps_ros.pipeline import Pipeline, PipelineConfig, load_segmenter
+from vps_ros.tracking import TrackerConfig
 from vps_ros.types import ClassTable
 
 LOOSE = PostprocessConfig(class_threshold=0.0, mask_threshold=0.5, overlap_threshold=0.0,
@@ -66,8 +67,8 @@ def test_outputs_are_the_models_own_with_its_normalisation_and_labels_mapped(tmp
     out = segmenter.predict(image[None])
 
     net = Mask2FormerForUniversalSegmentation.from_pretrained(folder).eval()
-    pixels = (torch.from_numpy(image).permute(2, 0, 1).float() / 255
-              - torch.tensor(hf_models.MEAN).view(3, 1, 1)) / torch.tensor(hf_models.STD).view(3, 1, 1)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (hf_models.MEAN, hf_models.STD))
+    pixels = (torch.from_numpy(image).permute(2, 0, 1).float() / 255 - mean) / std
     padded = torch.zeros(1, 3, 96, 128)
     padded[0, :, :72, :100] = pixels
     with torch.no_grad():
@@ -79,17 +80,22 @@ def test_outputs_are_the_models_own_with_its_normalisation_and_labels_mapped(tmp
     assert out["mask_logits"].shape[-2:] == (math.ceil(72 / 4), math.ceil(100 / 4))
     torch.testing.assert_close(out["mask_logits"], ref.masks_queries_logits[..., :18, :25],
                                atol=1e-4, rtol=1e-4)
-    # the decoder's output as its heads see it: layer-normed (a new LayerNorm: no affine)
-    norm = torch.nn.functional.layer_norm(ref.transformer_decoder_last_hidden_state, (32,))
+    # the decoder's last output as its heads see it: through the decoder's LayerNorm
+    weights = net.state_dict()
+    norm = torch.nn.functional.layer_norm(
+        ref.transformer_decoder_last_hidden_state, (32,),
+        weights["model.transformer_module.decoder.layernorm.weight"],
+        weights["model.transformer_module.decoder.layernorm.bias"])
     torch.testing.assert_close(out["embeddings"], norm, atol=1e-4, rtol=1e-4)
 
 
 def test_the_tracker_keeps_ids_of_objects_that_stay_put(models):
     """A parked camera with sensor noise: thing segments that overlap one of the previous
-    frame (mask IoU > 0.5, same class) are the same objects and keep their ids through
-    the query embeddings."""
+    frame (mask IoU > 0.5, same class) are the same objects and keep their ids. The
+    tracker runs the memory decoding alone (hila_mb, eq. 5: appearance x location, no
+    mask-IoU stitching), so the ids are kept through the query embeddings."""
     segmenter = open_segmenter(str(models["mask2former"]), LoadOptions(postprocess=LOOSE))
-    pipeline = Pipeline(segmenter)
+    pipeline = Pipeline(segmenter, TrackerConfig(mode="hila_mb"))
     scene = next(iter(ToyVideos(1, 1))).image.astype(np.int16)
     rng = np.random.default_rng(1)
     previous, kept = None, 0
