@@ -19,7 +19,6 @@ when such a model is opened: it is the optional ``hf`` extra.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -35,8 +34,9 @@ import torch.nn.functional as F
 from ..errors import CheckpointError, ConfigError
 from ..types import ClassTable
 from .hub import is_hub_id, parse_hub_id
+from .config import PostprocessConfig
 from .label_tables import match_table
-from .mask_segmenter import MaskSegmenter, resolve_device
+from .mask_segmenter import MaskSegmenter, autocast, resolve_device
 from .registry import LoadOptions
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class TransformersSegmenter(MaskSegmenter):
     def __init__(self, model: torch.nn.Module, architecture: Architecture, classes: ClassTable,
                  label_index: np.ndarray, preprocessing: Preprocessing,
                  input_size: tuple[int, int], device: str = "cpu",
-                 postprocess=None, task_inputs: torch.Tensor | None = None) -> None:
+                 postprocess: PostprocessConfig | None = None, task_inputs: torch.Tensor | None = None) -> None:
         super().__init__(classes, resolve_device(device), postprocess)
         self._model = model.eval().to(self.device)
         self._architecture = architecture
@@ -158,7 +158,7 @@ class TransformersSegmenter(MaskSegmenter):
             # Mask2Former computes its class logits from the intermediate states, which
             # it only returns with hidden states (its auxiliary loss asks for them).
             inputs["output_hidden_states"] = True
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.device):
             out = self._model(**inputs)
             embeddings = self._norm(getattr(out, self._architecture.embeddings))
         masks = out.masks_queries_logits[..., :math.ceil(height / MASK_STRIDE),
@@ -166,11 +166,6 @@ class TransformersSegmenter(MaskSegmenter):
         logits = out.class_queries_logits.float()[..., self._gather]
         logits = logits.masked_fill(self._absent, float("-inf"))
         return {"class_logits": logits, "mask_logits": masks, "embeddings": embeddings}
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
 
 
 def load(source: str, options: LoadOptions) -> TransformersSegmenter:
