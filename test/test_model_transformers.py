@@ -14,6 +14,7 @@ from scenes import CLASSES, ToyVideos
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import MaskSegmenter, PostprocessConfig
 from vps_ros.model.registry import LoadOptions, model_classes, open_segmenter
+from vps_ros.model.transformers_segmenter import Preprocessing
 from vps_ros.pipeline import Pipeline, PipelineConfig, load_segmenter
 from vps_ros.tracking import TrackerConfig
 from vps_ros.types import ClassTable
@@ -229,3 +230,19 @@ def test_vps_ros_replay_writes_a_full_report_with_a_transformers_model(models, t
         assert replay(bag, tmp_path / "bad", model, params, *extra) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("config, size, mean", [
+    ({"size": {"shortest_edge": 100, "longest_edge": 1333}}, (128, 224), [0.485, 0.456, 0.406]),
+    ({"size": {"shortest_edge": 512, "longest_edge": 800}, "image_mean": [0.1, 0.2, 0.3]},
+     (512, 800), [0.1, 0.2, 0.3]),
+    ({"size": {"height": 250, "width": 500}, "do_normalize": False}, (256, 512), [0, 0, 0]),
+    (None, (512, 1024), [0.485, 0.456, 0.406]),
+])
+def test_the_preprocessor_config_gives_the_default_input_size_and_normalisation(
+        tmp_path, config, size, mean):
+    if config is not None:
+        (tmp_path / "preprocessor_config.json").write_text(json.dumps(config))
+    preprocessing = Preprocessing.of_folder(tmp_path, "model 'x'")
+    assert preprocessing.input_size == size
+    assert preprocessing.mean == pytest.approx(mean) and preprocessing.rescale == 1 / 255
