@@ -189,6 +189,8 @@ def _set_config(folder, **changes):
     (lambda f: (f / "model.safetensors").rename(f / "pytorch_model.bin"), CheckpointError,
      r"holds only pickled weights \(pytorch_model.bin\), which can run code when loaded; "
      r"vps_ros reads safetensors only"),
+    (lambda f: (f / "model.safetensors").unlink(), CheckpointError,
+     r"has no safetensors weights \(model.safetensors; .*never loads pickled weights"),
     (lambda f: (f / "preprocessor_config.json").write_text("{size"), ConfigError,
      r"preprocessor_config.json is not readable JSON"),
 ])

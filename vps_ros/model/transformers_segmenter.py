@@ -281,7 +281,9 @@ def _check_weights(folder: Path, where: str) -> None:
         raise CheckpointError(f"{where}: holds only pickled weights ({', '.join(pickled)}), "
                               "which can run code when loaded; vps_ros reads safetensors "
                               "only (use a revision with model.safetensors, or convert it)")
-    raise CheckpointError(f"{where}: {folder} has no model.safetensors")
+    raise CheckpointError(f"{where}: {folder} has no safetensors weights (model.safetensors;"
+                          " a hub repository without them is not fetched from: vps_ros never "
+                          "loads pickled weights, which can run code when loaded)")
 
 
 def _task_inputs(transformers, folder: Path, config, where: str) -> torch.Tensor:
