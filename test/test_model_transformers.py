@@ -3,6 +3,8 @@ random models saved as a user's download and opened through the model registry."
 import json
 import math
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -248,3 +250,12 @@ def test_the_preprocessor_config_gives_the_default_input_size_and_normalisation(
     preprocessing = Preprocessing.of_folder(tmp_path, "model 'x'")
     assert preprocessing.input_size == size
     assert preprocessing.mean == pytest.approx(mean) and preprocessing.rescale == 1 / 255
+
+
+def test_transformers_is_imported_only_when_such_a_model_is_opened():
+    code = ("import sys, vps_ros.pipeline, vps_ros.model.transformers_segmenter\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('transformers', 'huggingface_hub')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
