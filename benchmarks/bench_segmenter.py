@@ -16,6 +16,15 @@ alone on the torch outputs. The matmul peak is measured with the same threads (f
 frames/s at 512x1024 in fp16 autocast. Prints median, p95 and the spread (min..max) of
 every timing. The machine is shared: the variants and the peak are timed in turns,
 round by round, and runs should be repeated.
+
+    python benchmarks/bench_segmenter.py --mask2former [--sizes 512x1024 1024x2048]
+
+The transformers backend instead: the architecture of the public
+``facebook/mask2former-swin-tiny-cityscapes-panoptic`` (Swin-T backbone, 19 classes),
+built here from its config with random weights (the same arithmetic as the trained
+one), saved as a model folder and opened through the model registry as a user's
+download is; ``segment()`` end to end and the network (``predict``) per frame at each
+size, fp32 on the CPU; fp16 autocast on a GPU when there is one.
 """
 from __future__ import annotations
 
@@ -158,6 +167,56 @@ def make_segmenters(checkpoint: str, backends: list[str], compile: bool
     return segmenters
 
 
+def mask2former_swin_tiny(folder: Path, queries: int) -> int:
+    """The Cityscapes panoptic Swin-T Mask2Former's architecture, random weights, saved
+    in ``folder``; returns its number of parameters."""
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
+    labels = [c.name for c in ClassTable.builtin("cityscapes_vps")]
+    backbone = SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
+                          window_size=7, out_features=["stage1", "stage2", "stage3", "stage4"])
+    config = Mask2FormerConfig(backbone_config=backbone, num_queries=queries,
+                               id2label=dict(enumerate(labels)),
+                               label2id={n: i for i, n in enumerate(labels)})
+    torch.manual_seed(0)
+    model = Mask2FormerForUniversalSegmentation(config)
+    model.save_pretrained(folder)
+    return sum(p.numel() for p in model.parameters())
+
+
+def bench_mask2former(sizes: list[str], queries: int, repeats: int) -> None:
+    import tempfile
+
+    from vps_ros.model.registry import LoadOptions, open_segmenter
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "m2f"
+        params = mask2former_swin_tiny(folder, queries)
+        print(f"model: Mask2Former Swin-T, Cityscapes panoptic architecture, {queries} "
+              "queries, random weights (config built here; the arithmetic of the trained "
+              f"checkpoint); {params / 1e6:.1f} M parameters; CPU, "
+              f"{torch.get_num_threads()} threads, fp32")
+        for size in sizes:
+            h, w = (int(v) for v in size.split("x"))
+            segmenter = open_segmenter(str(folder), LoadOptions(input_size=(h, w)))
+            image = test_image(h, w)
+            batch = image[None]
+            net = timings(lambda: segmenter.predict(batch), repeats, warmup=1)
+            e2e = timings(lambda: segmenter.segment([image]), repeats, warmup=0)
+            print(f"  {h}x{w}: network {describe(net)}")
+            print(f"  {h}x{w}: segment() e2e {describe(e2e)}  = "
+                  f"{1e3 / statistics.median(e2e):.2f} frames/s")
+            if torch.cuda.is_available():
+                gpu = open_segmenter(str(folder), LoadOptions("cuda", (h, w)))
+
+                def on_gpu():
+                    gpu.predict(batch)
+                    torch.cuda.synchronize()
+                ms = timings(on_gpu, max(repeats, 20), warmup=5)
+                print(f"  {h}x{w}: GPU {torch.cuda.get_device_name()} fp16 network "
+                      f"{describe(ms)}")
+            else:
+                print(f"  {h}x{w}: GPU not measured (no CUDA device here)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help=f"default: models/{DEFAULT_CHECKPOINT} if present, "
@@ -168,7 +227,18 @@ def main() -> None:
                         choices=["torch", "openvino", "onnxruntime"])
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the compiled torch network (its compilation takes ~1 min)")
+    parser.add_argument("--mask2former", action="store_true",
+                        help="time the transformers backend (Swin-T Cityscapes Mask2Former "
+                        "architecture) instead")
+    parser.add_argument("--sizes", nargs="+", default=["512x1024", "1024x2048"],
+                        metavar="HxW", help="--mask2former: input sizes")
+    parser.add_argument("--queries", type=int, default=100,
+                        help="--mask2former: object queries (default %(default)s)")
     args = parser.parse_args()
+    if args.mask2former:
+        torch.set_num_threads(args.threads[0])
+        bench_mask2former(args.sizes, args.queries, args.repeats)
+        return
 
     net, classes, source = load(args.checkpoint)
     config = net.config

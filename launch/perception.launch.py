@@ -49,8 +49,9 @@ def generate_launch_description():
             description="ROS 2 parameters file of the node"),
         DeclareLaunchArgument(
             "model", default_value="",
-            description="segmenter checkpoint (.pt); empty: the params file's "
-                        "(models/default.pt unless it names one)"),
+            description="segmenter: a checkpoint (.pt), a transformers model folder or "
+                        "hf:ORG/NAME[@REVISION] (docs/pretrained.md); empty: the params "
+                        "file's (models/default.pt unless it names one)"),
         DeclareLaunchArgument(
             "device", default_value="",
             description="torch device (cpu, cuda, cuda:N); empty: the params file's"),

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from vps_ros.errors import ConfigError
+from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import MaskSegmenter, Segmenter
-from vps_ros.model.registry import LoadOptions, open_segmenter
+from vps_ros.model.registry import LoadOptions, model_classes, open_segmenter
 from vps_ros.resources import model_path
 
 
@@ -20,3 +20,11 @@ def test_a_source_of_no_known_kind_lists_the_accepted_kinds(source):
     with pytest.raises(ConfigError, match=r"not a kind of model vps_ros can load.*checkpoint "
                                           r"file \(\.pt\)"):
         open_segmenter(source)
+
+
+def test_a_checkpoint_honours_the_classes_option_it_was_trained_for():
+    default = str(model_path("default.pt"))
+    assert model_classes(default, LoadOptions(classes="synthetic")).name == "synthetic"
+    with pytest.raises(CheckpointError, match=r"trained for class table .*synthetic.* but "
+                                              r".*cityscapes-vps.* was asked for"):
+        open_segmenter(default, LoadOptions(classes="cityscapes_vps"))

@@ -39,8 +39,12 @@ class PipelineConfig:
     its ROS-only ones), so a node parameters file configures an offline run too.
     """
 
-    model: str = param("", "segmenter checkpoint (.pt); empty: the package's "
-                       f"models/{DEFAULT_MODEL}")
+    model: str = param("", "segmenter: a checkpoint (.pt), a folder holding a transformers "
+                       "panoptic Mask2Former/OneFormer, or hf:ORG/NAME[@REVISION] (docs/"
+                       f"pretrained.md); empty: the package's models/{DEFAULT_MODEL}")
+    classes: str = param("", "class table of the model's outputs: a name of config/"
+                         "classes_<name>.yaml or a YAML path; empty: a transformers model's "
+                         "labels matched by name to a table in config/, a checkpoint's own")
     device: str = param("cpu", "torch device: cpu, cuda or cuda:N (cuda without a GPU: "
                         "cpu, with a warning)")
     backend: str = param("openvino", "what runs the network: torch, or an inference engine "
@@ -50,9 +54,9 @@ class PipelineConfig:
                          "back to torch with a warning", choices=("torch", "openvino",
                                                                   "onnxruntime"))
     input_height: int = param(0, "height images are resized to for the network (a "
-                              "multiple of 32); 0: the checkpoint's", lo=0, hi=8192)
+                              "multiple of 32); 0: the model's (docs/pretrained.md)", lo=0, hi=8192)
     input_width: int = param(0, "width images are resized to for the network (a multiple "
-                             "of 32); 0: the checkpoint's", lo=0, hi=8192)
+                             "of 32); 0: the model's (docs/pretrained.md)", lo=0, hi=8192)
     threads: int = param(1, "CPU threads of the model (torch intra-op threads, for the "
                          "whole process); 0: torch's default, one per core. 1 leaves the "
                          "other cores to the rest of the robot: on a busy CPU, torch "
@@ -127,9 +131,9 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
         torch.set_num_threads(config.threads)
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
-    segmenter = open_segmenter(source, LoadOptions(config.device, input_size,
-                                                   config.postprocess, config.compile,
-                                                   config.backend))
+    segmenter = open_segmenter(source, LoadOptions(
+        config.device, input_size, config.postprocess, config.compile,
+        backend=config.backend, classes=config.classes))
     segmenter.resize = config.resize
     return segmenter
 

@@ -10,6 +10,7 @@ image's size. The pipeline, the node, the replay and the benchmarks hold a
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 from typing import Sequence
 
@@ -128,3 +129,12 @@ def resolve_device(device: str) -> str:
         return "cpu"
     torch.device(device)  # raises on a malformed device string
     return device
+
+
+def autocast(device: str) -> contextlib.AbstractContextManager:
+    """fp16 autocast on a CUDA device (every backend's networks run so on a GPU);
+    nothing elsewhere."""
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+

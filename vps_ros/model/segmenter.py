@@ -1,7 +1,6 @@
 """Our kMaX checkpoints as a segmenter backend (torch, optionally compiled)."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -13,7 +12,7 @@ from ..types import ClassTable
 from .backbone import fuse_conv_bn
 from .checkpoint import load_checkpoint
 from .config import PostprocessConfig
-from .mask_segmenter import MaskSegmenter, resolve_device
+from .mask_segmenter import MaskSegmenter, autocast, resolve_device
 from .network import KMaXNet
 from .registry import LoadOptions
 
@@ -82,7 +81,7 @@ class Segmenter(MaskSegmenter):
     def run_network(self, tensor: torch.Tensor) -> dict:
         """The network's outputs for a (B, 3, H, W) float batch at :attr:`input_size`
         (compiled if asked for and possible)."""
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.device):
             if self._compiled is None:
                 return self._net(tensor)
             try:
@@ -94,11 +93,6 @@ class Segmenter(MaskSegmenter):
                 self._compiled = None
                 return self._net(tensor)
             return {key: torch.cat([out[key] for out in outs]) for key in outs[0]}
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
 
 
 def _canonical(image: torch.Tensor) -> torch.Tensor:
@@ -119,7 +113,7 @@ def load(source: str, options: LoadOptions) -> MaskSegmenter:
     any multiple of 32 runs (smaller is faster and coarser).
     """
     from .engines import accelerate
-    checkpoint = load_checkpoint(source)
+    checkpoint = load_checkpoint(source, _asked_classes(options))
     net = checkpoint.net
     if options.input_size:
         net.config = dataclasses.replace(net.config, input_height=options.input_size[0],
@@ -127,3 +121,16 @@ def load(source: str, options: LoadOptions) -> MaskSegmenter:
     segmenter = Segmenter(net, checkpoint.classes, options.device,
                           options.postprocess or checkpoint.postprocess, options.compile)
     return accelerate(segmenter, source, options)
+
+
+def classes(source: str, options: LoadOptions) -> ClassTable:
+    """The registry's class table of a checkpoint (the one it was trained for)."""
+    return load_checkpoint(source, _asked_classes(options)).classes
+
+
+def _asked_classes(options: LoadOptions) -> ClassTable | None:
+    """The ``classes`` option's table, which a checkpoint must have been trained for."""
+    if not options.classes:
+        return None
+    from ..metrics.cli import load_classes
+    return load_classes(options.classes)

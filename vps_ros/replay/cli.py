@@ -44,8 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", type=Path, metavar="OUT_BAG",
                         help="record the outputs (/<camera>/panoptic, /<camera>/objects) "
                         "into this new rosbag2 (mcap)")
-    parser.add_argument("--model", default="", help="segmenter checkpoint (default: the "
+    parser.add_argument("--model", default="", help="segmenter: a checkpoint (.pt), a "
+                        "transformers model folder or hf:ORG/NAME[@REVISION] (default: the "
                         "parameters file's, else models/default.pt)")
+    parser.add_argument("--model-classes", default="", metavar="CLASSES", help="class table "
+                        "of the model's outputs (the node's classes parameter): a name of "
+                        "config/classes_<name>.yaml or a YAML path (default: the parameters "
+                        "file's, else a transformers model's labels matched to config/)")
     parser.add_argument("--params", type=Path, help="node parameters file (default: "
                         "config/perception.yaml); used offline and live")
     parser.add_argument("--windows", type=int, nargs="+", metavar="N",
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     options = ReplayOptions(
         bag=Path(args.bags[0]), cameras=cameras_of(images, truths), out=args.out,
         mode=args.mode, lossless=args.lossless, rate=args.rate, record=args.record,
-        params=args.params, model=args.model,
+        params=args.params, model=args.model, model_classes=args.model_classes,
         windows=check_windows(args.windows or DEFAULT_WINDOWS),
         classes=load_classes(args.classes) if args.classes else None,
         video=not args.no_video)

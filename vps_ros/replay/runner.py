@@ -13,7 +13,8 @@ from tqdm import tqdm
 
 from ..data import bags
 from ..errors import ConfigError, DataError, VpsRosError
-from ..model.checkpoint import load_checkpoint
+from ..model.registry import LoadOptions
+from ..model.registry import model_classes as registry_model_classes
 from ..pipeline import DEFAULT_MODEL, PipelineConfig
 from ..resources import config_path, model_path
 from ..types import ClassTable
@@ -38,6 +39,7 @@ class ReplayOptions:
     record: Path | None = None
     params: Path | None = None         # ROS 2 parameters file of the node
     model: str = ""
+    model_classes: str = ""            # the pipeline's classes parameter
     windows: tuple[int, ...] = DEFAULT_WINDOWS
     classes: ClassTable | None = None
     video: bool = True
@@ -45,20 +47,23 @@ class ReplayOptions:
 
 
 def pipeline_config(options: ReplayOptions, label_divisor: int | None) -> PipelineConfig:
-    """The node's parameters file (config/perception.yaml by default) with ``--model``
-    and the bag's label divisor applied: the same settings offline and live."""
+    """The node's parameters file (config/perception.yaml by default) with ``--model``,
+    ``--model-classes`` and the bag's label divisor applied: the same settings offline and live."""
     params = options.params or config_path("perception.yaml")
     config = PipelineConfig.from_params_file(params)
     changes: dict[str, Any] = {}
     if options.model:
         changes["model"] = options.model
+    if options.model_classes:
+        changes["classes"] = options.model_classes
     if label_divisor:
         changes["label_divisor"] = label_divisor
     return dataclasses.replace(config, **changes)
 
 
 def model_classes(config: PipelineConfig) -> ClassTable:
-    return load_checkpoint(Path(config.model) if config.model else model_path(DEFAULT_MODEL)).classes
+    return registry_model_classes(config.model or str(model_path(DEFAULT_MODEL)),
+                                  LoadOptions(backend=config.backend, classes=config.classes))
 
 
 def check_classes(model: ClassTable, truth: ClassTable) -> None:

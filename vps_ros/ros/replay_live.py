@@ -59,7 +59,10 @@ class LiveEngine:
         overrides = {"label_divisor": config.label_divisor, "cameras": self.node_names,
                      "input_transport": "raw", "enable": True}
         if config.model:
-            overrides["model"] = str(Path(config.model).resolve())
+            model = Path(config.model)
+            overrides["model"] = str(model.resolve()) if model.exists() else config.model
+        if config.classes:
+            overrides["classes"] = config.classes
         if lossless:
             overrides.update(input_qos="reliable", input_queue_size=LOSSLESS_QUEUE)
         self.command = node_command(params_file or config_path("perception.yaml"), overrides,
