@@ -17,10 +17,7 @@ not measured here.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import gc
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -94,9 +91,6 @@ def step_seconds(config: TrainConfig, repeats: int) -> list[float]:
 def memory_case(folder: str, mode: str, steps: int) -> dict:
     """Run in a child process: stream or hold the folder's frames, draw ``steps`` batches."""
     config = config_for(Path(folder), (128, 256), 2, steps, 2 if mode == "stream" else 0)
-    # spawned workers are this process's children: their peak is in RUSAGE_CHILDREN
-    config = dataclasses.replace(config, loader=dataclasses.replace(config.loader,
-                                                                    start_method="spawn"))
     reader = open_dataset("kitti-step", folder, split="train")
     if mode == "stream":
         frames = train_frames(reader, config.model.input_size)
@@ -105,18 +99,27 @@ def memory_case(folder: str, mode: str, steps: int) -> dict:
                            config.model.input_size)
     batches = iter(make_loader(PairDataset(frames, config), Shard(), 0, steps, pin_memory=False))
     count = sum(len(b) for b in batches)
-    del batches  # the workers exit and are waited for
-    gc.collect()
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    workers = [peak_rss_mb(w.pid) for w in getattr(batches, "_workers", [])]
     return {"frames_in_dataset": len(frames), "batches_frames": count,
-            "peak_rss_mb": round(own, 1), "peak_worker_rss_mb": round(children, 1)}
+            "peak_rss_mb": peak_rss_mb("self"),
+            "peak_worker_rss_mb": max(workers) if workers else None}
+
+
+def peak_rss_mb(pid) -> float:
+    """VmHWM of a process: its own peak (ru_maxrss would carry the peak of the process
+    that started it across fork and exec)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_train")
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument("--parts", default="loader,memory",
+                        help="comma-separated: loader (throughput), memory (peak RSS)")
     parser.add_argument("--memory-case", nargs=3, metavar=("FOLDER", "MODE", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,11 +128,19 @@ def main() -> None:
         print(json.dumps(memory_case(folder, mode, int(steps))))
         return
     steps = 4 if args.quick else 12
+    parts = args.parts.split(",")
+    if "loader" in parts:
+        loader_figures(args.work, steps, args.quick)
+    if "memory" in parts:
+        memory_figures(args.work, 10 if args.quick else 50)
+
+
+def loader_figures(work: Path, steps: int, quick: bool) -> None:
     print("# data loader vs step time (CPU; pairs of 2 frames, 1 pair per batch)")
     for size in ((512, 1024), (1024, 2048)):
-        folder = write_folder(args.work / f"kitti_{size[0]}x{size[1]}", 2, 4, *size)
+        folder = write_folder(work / f"kitti_{size[0]}x{size[1]}", 2, 4, *size)
         rates = {w: loader_rate(config_for(folder, size, 1, steps, w), steps) for w in (1, 2)}
-        times = step_seconds(config_for(folder, size, 1, 1, 0), 2 if args.quick else 3)
+        times = step_seconds(config_for(folder, size, 1, 1, 0), 2 if quick else 3)
         step = statistics.median(times)
         per_worker = rates[1]
         print(f"{size[0]}x{size[1]}: loader {rates[1]:.2f} frames/s with 1 worker, "
@@ -137,10 +148,12 @@ def main() -> None:
               f"step (2 frames, 2 threads) median {step:.2f} s "
               f"(spread {min(times):.2f}..{max(times):.2f}) = {2 / step:.2f} frames/s; "
               f"workers to keep up: {2 / step / per_worker:.2f}")
+
+
+def memory_figures(work: Path, mem_steps: int) -> None:
     print("# peak resident memory while streaming (2 workers) vs holding frames (128x256)")
-    mem_steps = 10 if args.quick else 50
     for frames in (100, 1000):
-        folder = write_folder(args.work / f"kitti_128x256_{frames}", frames // 20, 20, 128, 256)
+        folder = write_folder(work / f"kitti_128x256_{frames}", frames // 20, 20, 128, 256)
         for mode in ("stream", "memory"):
             out = subprocess.run([sys.executable, __file__, "--memory-case", str(folder), mode,
                                   str(mem_steps)], capture_output=True, text=True, check=True)
