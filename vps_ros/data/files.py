@@ -215,6 +215,7 @@ class FileDataset:
         self.frame_rate = frame_rate
         self.images = sorted(images, key=lambda e: (e.sequence, e.index))
         self.annotations = annotations
+        self._entries: dict[tuple[str, int], ImageEntry] | None = None
         if annotations is not None:
             listed = {(e.sequence, e.index) for e in self.images}
             orphans = sorted(set(annotations.files) - listed)
@@ -232,15 +233,34 @@ class FileDataset:
 
     def __iter__(self) -> Iterator[VideoFrame]:
         for entry in self.images:
-            image = read_rgb(entry.path)
-            panoptic = None
-            key = (entry.sequence, entry.index)
-            if self.annotations is not None and key in self.annotations:
-                panoptic = self.annotations.frame(*key)
-                if panoptic.shape != image.shape[:2]:
-                    raise DataError(
-                        f"{entry.path}: image is {image.shape[1]}x{image.shape[0]} but its "
-                        f"annotation {self.annotations.files[key]} is "
-                        f"{panoptic.shape[1]}x{panoptic.shape[0]}")
-            stamp = int(round(entry.index * 1e9 / self.frame_rate))
-            yield VideoFrame(entry.sequence, entry.index, stamp, image, panoptic)
+            yield self._read(entry)
+
+    def annotated_keys(self) -> list[tuple[str, int]]:
+        """(sequence, index) of every frame with ground truth, in dataset order."""
+        if self.annotations is None:
+            return []
+        return [(e.sequence, e.index) for e in self.images
+                if (e.sequence, e.index) in self.annotations]
+
+    def get(self, sequence: str, index: int) -> VideoFrame:
+        """One frame by sequence and index (random access: decodes only this frame)."""
+        if self._entries is None:
+            self._entries = {(e.sequence, e.index): e for e in self.images}
+        entry = self._entries.get((sequence, index))
+        if entry is None:
+            raise DataError(f"no frame {index} of sequence {sequence!r} in this dataset")
+        return self._read(entry)
+
+    def _read(self, entry: ImageEntry) -> VideoFrame:
+        image = read_rgb(entry.path)
+        panoptic = None
+        key = (entry.sequence, entry.index)
+        if self.annotations is not None and key in self.annotations:
+            panoptic = self.annotations.frame(*key)
+            if panoptic.shape != image.shape[:2]:
+                raise DataError(
+                    f"{entry.path}: image is {image.shape[1]}x{image.shape[0]} but its "
+                    f"annotation {self.annotations.files[key]} is "
+                    f"{panoptic.shape[1]}x{panoptic.shape[0]}")
+        stamp = int(round(entry.index * 1e9 / self.frame_rate))
+        return VideoFrame(entry.sequence, entry.index, stamp, image, panoptic)

@@ -27,3 +27,11 @@ class VideoDataset(Protocol):
     label_divisor: int
 
     def __iter__(self) -> Iterator[VideoFrame]: ...
+
+
+class RandomAccessDataset(VideoDataset, Protocol):
+    """A dataset that also reads single frames: what streaming training needs."""
+
+    def annotated_keys(self) -> list[tuple[str, int]]: ...
+
+    def get(self, sequence: str, index: int) -> VideoFrame: ...

@@ -223,6 +223,14 @@ class SyntheticDataset:
     def __len__(self) -> int:
         return self.num_sequences * self.num_frames
 
+    def annotated_keys(self) -> list[tuple[str, int]]:
+        """(sequence, index) of every frame (all are annotated), in dataset order."""
+        return [(f"{i:04d}", t) for i in range(self.num_sequences) for t in range(self.num_frames)]
+
+    def get(self, sequence: str, index: int) -> VideoFrame:
+        """One frame by sequence id (``"0003"``) and index (random access)."""
+        return self.frame(int(sequence), index)
+
     def __iter__(self) -> Iterator[VideoFrame]:
         for index in range(self.num_sequences):
             yield from self.sequence(index)

@@ -13,14 +13,31 @@ from ..config import param
 
 
 @dataclass(frozen=True)
+class BackboneConfig:
+    """Which backbone feeds the pixel decoder."""
+
+    type: str = param("resnet", "resnet: our residual net (stem_width, widths, blocks); "
+                      "transformers: a transformers AutoBackbone (ConvNeXt, ResNet, Swin)",
+                      choices=("resnet", "transformers"))
+    source: str = param("", "transformers: hf:ORG/NAME[@REVISION] (e.g. "
+                        "hf:facebook/convnext-tiny-224) or a folder with config.json")
+    pretrained: bool = param(False, "transformers: start from the source's (ImageNet) "
+                             "weights; false: random init of its architecture")
+    hf_config: str = param("", "transformers: the backbone's config as JSON, filled in by "
+                           "training and stored in checkpoints (leave empty)")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Architecture of the kMaX-style segmenter (seed 002, clip length 1)."""
 
     input_height: int = param(256, "height every image is resized to before the network", lo=32)
     input_width: int = param(512, "width every image is resized to before the network", lo=32)
     stem_width: int = param(16, "channels of the stride-2 stem convolution", lo=4)
+    backbone: BackboneConfig = BackboneConfig()
     widths: list[int] = param([32, 64, 128, 192],
-                              "backbone channels at strides 4, 8, 16, 32", lo=4)
+                              "backbone channels at strides 4, 8, 16, 32 (a transformers "
+                              "backbone sets them from its config)", lo=4)
     blocks: list[int] = param([1, 1, 2, 1],
                               "residual blocks per backbone stage (strides 4, 8, 16, 32); the "
                               "strided stages have at least one", lo=0)

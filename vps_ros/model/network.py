@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backbone import Backbone, PixelDecoder
+from .backbone import PixelDecoder, build_backbone
 from .config import ModelConfig
 from .kmax import MLP, KMeansLayer, Predictor
 
@@ -33,7 +33,7 @@ class KMaXNet(nn.Module):
         self.num_classes = num_classes
         self.register_buffer("pixel_mean", torch.tensor(_MEAN).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("pixel_std", torch.tensor(_STD).view(1, 3, 1, 1) * 255.0)
-        self.backbone = Backbone(config)
+        self.backbone = build_backbone(config)
         self.pixel_decoder = PixelDecoder(config)
         self.queries = nn.Embedding(config.num_queries, config.query_dim)
         d32, d16, d8, d4, d2 = config.decoder_widths

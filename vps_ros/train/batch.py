@@ -53,23 +53,51 @@ class Batch:
     images: torch.Tensor   # (2P, 3, H, W) float32 RGB 0..255; frames 2i, 2i+1 are a pair
     targets: list[Target]
 
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copies (the DataLoader's ``pin_memory`` calls this)."""
+        return Batch(self.images.pin_memory(),
+                     [Target(*(getattr(t, f).pin_memory() for f in Target.__dataclass_fields__))
+                      for t in self.targets])
+
     def to(self, device: str) -> "Batch":
         return Batch(self.images.to(device, non_blocking=True),
                      [Target(*(getattr(t, f).to(device) for f in Target.__dataclass_fields__))
                       for t in self.targets])
 
 
-def make_batch(pairs: list[tuple[TrainFrame, TrainFrame]], stage: StageConfig,
-               config: AugmentConfig, rng: np.random.Generator) -> Batch:
+@dataclass
+class PairSample:
+    """One augmented pair: what a data-loader worker hands back for one batch slot."""
+
+    images: np.ndarray     # (2, H, W, 3) uint8
+    targets: list[Target]  # two
+
+
+def make_pair(pair: tuple[TrainFrame, TrainFrame], stage: StageConfig, config: AugmentConfig,
+              rng: np.random.Generator) -> PairSample:
     crop = (stage.crop[0], stage.crop[1])
     images, targets = [], []
-    for pair in pairs:
-        for frame in pair:
-            image, ids = augment(frame, crop, (stage.scale[0], stage.scale[1]), config, rng)
-            images.append(image)
-            targets.append(make_target(ids, frame))
-    tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
-    return Batch(tensor.contiguous(memory_format=torch.channels_last), targets)
+    for frame in pair:
+        image, ids = augment(frame, crop, (stage.scale[0], stage.scale[1]), config, rng)
+        images.append(image)
+        targets.append(make_target(ids, frame))
+    return PairSample(np.stack(images), targets)
+
+
+def collate(samples: list[PairSample]) -> Batch:
+    """One batch of pairs (frames 2i and 2i + 1 are pair i)."""
+    images = np.concatenate([s.images for s in samples])
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    return Batch(tensor.contiguous(memory_format=torch.channels_last),
+                 [t for s in samples for t in s.targets])
+
+
+def make_batch(pairs: list[tuple[TrainFrame, TrainFrame]], stage: StageConfig,
+               config: AugmentConfig, rng: np.random.Generator) -> Batch:
+    return collate([make_pair(pair, stage, config, rng) for pair in pairs])
 
 
 def make_target(ids: np.ndarray, frame: TrainFrame) -> Target:

@@ -1,4 +1,5 @@
-"""``vps-ros train``: train the segmenter from a YAML config."""
+"""``vps-ros train``: train the segmenter from a YAML config; ``python -m vps_ros.train``
+with the same arguments is the form torchrun starts once per process."""
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,18 @@ def run(args: argparse.Namespace) -> int:
                                                ("out_dir", args.out_dir),
                                                ("export", args.export)) if value is not None}
     config = load_train_config(args.config, overrides)
+    from .distributed import Distributed
     from .trainer import Trainer
-    trainer = Trainer(config, str(args.config))
-    if args.resume:
-        trainer.resume()
-    path = trainer.run(args.stop_at)
+    dist = Distributed.from_environment(config.device, config.distributed.timeout_minutes)
+    try:
+        trainer = Trainer(config, str(args.config), dist=dist)
+        if args.resume:
+            trainer.resume()
+        path = trainer.run(args.stop_at)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return 0
     if trainer.step < config.total_steps:
         print(f"stopped at step {trainer.step} of {config.total_steps}: {path} (go on with --resume)")
     else:

@@ -94,19 +94,54 @@ class OptimConfig:
     final_lr_ratio: float = param(0.01, "learning rate at the end, relative to the peak "
                                   "(polynomial decay, power 0.9)", lo=0.0, hi=1.0)
     grad_clip: float = param(1.0, "gradient norm clipping (0: off)", lo=0.0)
+    backbone_lr_ratio: float = param(1.0, "learning rate of the backbone relative to the rest "
+                                     "(kMaX-DeepLab: 0.1 for a pretrained backbone)",
+                                     lo=0.0, lo_open=True)
+    accumulate: int = param(1, "micro-batches per optimizer step on every rank (gradient "
+                            "accumulation): a global batch larger than memory", lo=1)
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """The torch DataLoader that decodes and augments frames in worker processes."""
+
+    workers: int = param(2, "worker processes per rank (0: in the training process)", lo=0)
+    prefetch: int = param(2, "micro-batches each worker prepares ahead", lo=1)
+    pin_memory: bool = param(True, "page-locked batches (faster copies to a GPU)")
+    start_method: str = param("forkserver", "how workers start: forkserver and spawn start "
+                              "from a clean process (safe with CUDA and with threads of "
+                              "OpenCV or tqdm in the trainer); fork is quickest to start",
+                              choices=("forkserver", "spawn", "fork"))
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """Several processes under torchrun (ignored in a one-process run)."""
+
+    sync_batchnorm: bool = param(True, "batch-norm statistics over the whole global batch "
+                                 "(torch's SyncBatchNorm runs on GPUs only: per-rank "
+                                 "statistics on CPUs)")
+    timeout_minutes: float = param(30.0, "how long a rank waits for the others (e.g. "
+                                   "while rank 0 validates) before failing", lo=0.0,
+                                   lo_open=True)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = param(0, "seed of weights init, sampling and augmentation", lo=0)
     device: str = param("cpu", "cpu or cuda (falls back to cpu with a warning)")
-    mixed_precision: bool = param(True, "fp16 autocast on CUDA (ignored on the CPU)")
+    mixed_precision: bool = param(True, "autocast to amp_dtype (float16: on CUDA only, "
+                                  "ignored on the CPU)")
+    amp_dtype: str = param("float16", "mixed precision type: float16 (CUDA, with a gradient "
+                           "scaler) or bfloat16 (CUDA or CPU)", choices=("float16", "bfloat16"))
     threads: int = param(0, "torch CPU threads (0: torch's default)", lo=0)
     out_dir: str = param("runs/train", "folder of checkpoints and logs (relative to the cwd)")
     export: str = param("", "also write the final model here (e.g. models/x.pt)")
     val_every: int = param(500, "validate (PQ on the val frames) every this many steps", lo=1)
     checkpoint_every: int = param(250, "write the resume checkpoint every this many steps",
                                   lo=1)
+    log_every: int = param(10, "TensorBoard scalars every this many steps", lo=1)
+    tensorboard: bool = param(True, "write TensorBoard event files to OUT_DIR/tensorboard")
     curriculum: list[StageConfig] = param([StageConfig()], "stages run one after another")
     model: ModelConfig = ModelConfig()
     postprocess: PostprocessConfig = PostprocessConfig()
@@ -114,10 +149,20 @@ class TrainConfig:
     augment: AugmentConfig = AugmentConfig()
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
+    loader: LoaderConfig = LoaderConfig()
+    distributed: DistributedConfig = DistributedConfig()
 
     @property
     def total_steps(self) -> int:
         return sum(stage.steps for stage in self.curriculum)
+
+    def stage_of(self, step: int) -> StageConfig:
+        """The curriculum stage that optimizer step ``step`` (from 0) belongs to."""
+        for stage in self.curriculum:
+            if step < stage.steps:
+                return stage
+            step -= stage.steps
+        return self.curriculum[-1]
 
 
 def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:

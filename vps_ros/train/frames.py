@@ -1,10 +1,11 @@
-"""Training frames held in memory, and the pairs of frames a batch is made of.
+"""Training frames and the pairs of frames a batch is made of.
 
-The trainer reads its dataset once (synthetic generator or real-dataset reader, the
-same code path) and keeps every annotated frame in a compact form: the image and a
-map of segment indices with one (class, track) row per segment. Batches are pairs of
-frames of one sequence, so the association loss has positives (same track in both
-frames) and negatives (other tracks).
+A training frame is an annotated frame in a compact form: the image and a map of
+segment indices with one (class, track) row per segment. Readers with random access
+(synthetic generator, Cityscapes-VPS, KITTI-STEP, VIPSeg: the same code path) are
+streamed by :class:`ReaderFrames`, one frame at a time; iterate-only sources are held in
+memory by :class:`FrameBank`. Batches are pairs of frames of one sequence, so the
+association loss has positives (same track in both frames) and negatives (other tracks).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..data.frames import VideoDataset, VideoFrame
+from ..data.frames import RandomAccessDataset, VideoDataset, VideoFrame
 from ..errors import DataError
 from ..model.resizing import resize_image
 from ..types import ClassTable
@@ -99,7 +100,9 @@ def annotated(dataset: Iterable[VideoFrame], limit: int = 0, desc: str = "frames
 
 
 class FrameBank:
-    """Training frames grouped by sequence, sampled in pairs.
+    """Training frames held in memory, grouped by sequence, sampled in pairs: the source
+    of datasets that can only be iterated (rosbag2 bags); readers with random access
+    stream through :class:`ReaderFrames` instead.
 
     Frames are stored at the model's input ``size``, as the segmenter resizes every
     image to it: augmentation then rescales around the scale the model will see.
@@ -116,20 +119,89 @@ class FrameBank:
                 last = frame.sequence
             self.sequences[-1].append(resized(to_train_frame(frame, classes, label_divisor),
                                               size))
-        self._index = [(s, i) for s, seq in enumerate(self.sequences) for i in range(len(seq))]
+        self.lengths = [len(seq) for seq in self.sequences]
 
     def __len__(self) -> int:
-        return len(self._index)
+        return sum(self.lengths)
+
+    def load(self, s: int, i: int) -> TrainFrame:
+        return self.sequences[s][i]
 
     def sample_pairs(self, count: int, max_gap: int, rng: np.random.Generator
                      ) -> list[tuple[TrainFrame, TrainFrame]]:
-        """``count`` pairs: a frame drawn uniformly, and one of the same sequence at most
-        ``max_gap`` frames away (itself only in a one-frame sequence)."""
+        """``count`` pairs drawn by :func:`pick_pair`."""
         pairs = []
-        for pick in rng.integers(0, len(self._index), count):
-            s, i = self._index[pick]
-            sequence = self.sequences[s]
-            partners = [j for j in range(max(0, i - max_gap), min(len(sequence), i + max_gap + 1))
-                        if j != i] or [i]
-            pairs.append((sequence[i], sequence[partners[rng.integers(len(partners))]]))
+        for _ in range(count):
+            (s, i), (_, j) = pick_pair(self.lengths, max_gap, rng)
+            pairs.append((self.load(s, i), self.load(s, j)))
         return pairs
+
+
+class ReaderFrames:
+    """The annotated frames of a random-access reader, decoded when asked for.
+
+    Holds only the (sequence, index) list, so memory does not grow with the size of the
+    images or of the dataset beyond that list; each frame is read, split into segments
+    and resized to the model's input ``size`` on every :meth:`load` (in a data-loader
+    worker during training).
+    """
+
+    def __init__(self, dataset: RandomAccessDataset, classes: ClassTable, label_divisor: int,
+                 size: tuple[int, int], limit: int = 0, desc: str = "train frames") -> None:
+        keys = dataset.annotated_keys()
+        if limit:
+            keys = keys[:limit]
+        if not keys:
+            raise DataError(f"{desc}: the dataset has no annotated frames")
+        self.dataset, self.classes, self.label_divisor = dataset, classes, label_divisor
+        self.size = size
+        self.keys: list[list[tuple[str, int]]] = []
+        for key in keys:
+            if not self.keys or self.keys[-1][0][0] != key[0]:
+                self.keys.append([])
+            self.keys[-1].append(key)
+        self.lengths = [len(seq) for seq in self.keys]
+
+    def __len__(self) -> int:
+        return sum(self.lengths)
+
+    def frame(self, s: int, i: int) -> VideoFrame:
+        """The reader's frame ``i`` of the ``s``-th annotated sequence, as read."""
+        return self.dataset.get(*self.keys[s][i])
+
+    def load(self, s: int, i: int) -> TrainFrame:
+        return resized(to_train_frame(self.frame(s, i), self.classes, self.label_divisor),
+                       self.size)
+
+
+TrainFrames = FrameBank | ReaderFrames
+
+
+def train_frames(dataset: VideoDataset, size: tuple[int, int], limit: int = 0
+                 ) -> TrainFrames:
+    """A source of training frames: streamed from readers with random access, else (bags,
+    iterate-only test videos) held in memory. The first frame is decoded at once, so a
+    wrong layout or class table is reported before training starts."""
+    if hasattr(dataset, "annotated_keys") and hasattr(dataset, "get"):
+        frames: TrainFrames = ReaderFrames(dataset, dataset.classes, dataset.label_divisor,
+                                           size, limit)
+        frames.load(0, 0)
+        return frames
+    return FrameBank(annotated(dataset, limit, "train frames"), dataset.classes,
+                     dataset.label_divisor, size)
+
+
+def pick_pair(lengths: list[int], max_gap: int, rng: np.random.Generator
+              ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A frame drawn uniformly over all frames of sequences of ``lengths``, and one of the
+    same sequence at most ``max_gap`` frames away (itself only in a one-frame sequence):
+    ((sequence, frame), (sequence, partner))."""
+    pick = int(rng.integers(0, sum(lengths)))
+    s = 0
+    while pick >= lengths[s]:
+        pick -= lengths[s]
+        s += 1
+    length = lengths[s]
+    partners = [j for j in range(max(0, pick - max_gap), min(length, pick + max_gap + 1))
+                if j != pick] or [pick]
+    return (s, pick), (s, partners[int(rng.integers(len(partners)))])

@@ -1,8 +1,12 @@
 """The training loop: curriculum stages, AdamW with warm-up and polynomial decay,
 periodic validation PQ, resumable checkpoints, an exported model at the end.
 
-Every random choice of step ``s`` (pairs, augmentation) comes from a generator seeded
-with ``(seed, s)``, so a resumed run draws the same batches as an uninterrupted one.
+Batches are streamed (:mod:`.stream`): every random choice of step ``s`` (pairs,
+augmentation) is a function of ``(seed, s, slot)``, so a resumed run draws the same
+batches as an uninterrupted one, with any number of processes. Under torchrun every
+rank trains on its share of each step's global batch (DistributedDataParallel through
+:mod:`.distributed`); rank 0 alone validates, logs and writes checkpoints, and every
+rank resumes from them.
 """
 from __future__ import annotations
 
@@ -14,24 +18,28 @@ import math
 import os
 import platform
 import time
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..config import to_mapping
 from ..data.frames import VideoDataset
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, DataError, VpsRosError
 from ..model.checkpoint import load_checkpoint, save_checkpoint
+from ..model.hf_backbone import resolve_backbone
 from ..model.network import KMaXNet
-from ..model.mask_segmenter import resolve_device
 from ..model.segmenter import Segmenter
-from .batch import Batch, make_batch
+from .batch import Batch, collate
 from .config import StageConfig, TrainConfig
-from .frames import FrameBank, annotated, open_frames
+from .distributed import Distributed
+from .events import EventLog
+from .frames import open_frames, train_frames
 from .losses import Criterion
+from .stream import PairDataset, Shard, make_loader, next_batch
 from .validate import panoptic_quality_of
 
 log = logging.getLogger(__name__)
@@ -51,31 +59,49 @@ class StepResult:
 class Trainer:
     def __init__(self, config: TrainConfig, config_path: str = "",
                  train_data: VideoDataset | None = None,
-                 val_data: VideoDataset | None = None) -> None:
-        """Datasets come from ``config.data`` unless given."""
+                 val_data: VideoDataset | None = None,
+                 dist: Distributed | None = None) -> None:
+        """Datasets come from ``config.data`` unless given; ``dist`` places this process
+        in a torchrun job (default: a one-process run on ``config.device``)."""
         self.config = config
         self.config_path = config_path
         self.out_dir = Path(config.out_dir)
-        self.device = resolve_device(config.device)
+        self.dist = dist or Distributed.from_environment(config.device)
+        self.device = self.dist.device
         if config.threads:
             torch.set_num_threads(config.threads)
-        torch.manual_seed(config.seed)
+        self.shard = Shard(self.dist.rank, self.dist.world_size, config.optim.accumulate)
+        self.shard.check(config)
         train = train_data if train_data is not None else open_frames(config.data.train)
         self.classes = train.classes
         self.label_divisor = train.label_divisor
-        self.bank = FrameBank(annotated(train, config.data.train.max_frames, "train frames"),
-                              self.classes, self.label_divisor, config.model.input_size)
-        val = val_data if val_data is not None else open_frames(config.data.val)
-        if val.classes != self.classes:
-            raise DataError(f"validation data has class table {val.classes.name!r}, "
-                                  f"training data {self.classes.name!r}")
-        self.val_frames = annotated(val, config.data.val.max_frames, "val frames")
-        self.net = KMaXNet(config.model, len(self.classes)).to(self.device)
+        self.frames = train_frames(train, config.model.input_size, config.data.train.max_frames)
+        self.pairs = PairDataset(self.frames, config)
+        self.val_data = val_data if val_data is not None else open_frames(config.data.val)
+        if self.val_data.classes != self.classes:
+            raise DataError(f"validation data has class table {self.val_data.classes.name!r}, "
+                            f"training data {self.classes.name!r}")
+        self.val_frames = 0
+        with self.dist.main_first():
+            self.model_config, pretrained = resolve_backbone(config.model)
+        torch.manual_seed(config.seed)
+        self.net = KMaXNet(self.model_config, len(self.classes))
+        if pretrained is not None:
+            self.net.backbone.body.load_state_dict(pretrained)
+        # channels_last like the batches, so DDP's gradient buckets match the gradients
+        self.net.to(self.device, memory_format=torch.channels_last)
+        self.model = self.dist.wrap(self.net, config.distributed.sync_batchnorm)
         self.criterion = Criterion(config.loss, len(self.classes))
-        self.optimizer = torch.optim.AdamW(_param_groups(self.net, config.optim.weight_decay),
-                                           lr=config.optim.lr)
-        self.amp = config.mixed_precision and self.device.startswith("cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.optimizer = torch.optim.AdamW(
+            _param_groups(self.net, config.optim.weight_decay, config.optim.backbone_lr_ratio),
+            lr=config.optim.lr)
+        self.amp_dtype = getattr(torch, config.amp_dtype)
+        self.amp = config.mixed_precision and (self.device.startswith("cuda")
+                                               or self.amp_dtype == torch.bfloat16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and
+                                           self.amp_dtype == torch.float16)
+        self.events = EventLog(self.out_dir / "tensorboard"
+                               if self.dist.is_main and config.tensorboard else None)
         self.step = 0
         self.best_pq = -1.0
         self.history: list[dict] = []
@@ -87,11 +113,13 @@ class Trainer:
         """Continue from ``out_dir/last.pt`` (same architecture and classes)."""
         path = self.out_dir / LAST
         checkpoint = load_checkpoint(path, self.classes)
-        if checkpoint.net.config != self.config.model:
+        if checkpoint.net.config != self.model_config:
             raise CheckpointError(f"{path}: written for another model config than "
                                   f"{self.config_path or 'this run'}'s")
         self.net.load_state_dict(checkpoint.net.state_dict())
         self.optimizer.load_state_dict(checkpoint.extra["optimizer"])
+        if "scaler" in checkpoint.extra:
+            self.scaler.load_state_dict(checkpoint.extra["scaler"])
         progress = checkpoint.extra["progress"]
         self.step, self.best_pq = int(progress["step"]), float(progress["best_pq"])
         self.seconds = float(progress["seconds"])
@@ -102,68 +130,113 @@ class Trainer:
 
     def run(self, stop_at: int | None = None) -> Path:
         """Train to the end of the curriculum and return the final checkpoint's path; with
-        ``stop_at``, stop after that step instead and return the resume checkpoint's."""
-        config = self.config
-        total = config.total_steps
+        ``stop_at``, stop after that step instead and return the resume checkpoint's.
+
+        A VpsRosError raised while training (a bad frame read by this rank) names the
+        rank and step."""
+        total = self.config.total_steps
         end = total if stop_at is None else min(stop_at, total)
-        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        with bar:
-            while self.step < end:
-                result = self.train_step(self.stage_of(self.step))
-                self.step += 1
-                self.seconds += result.seconds
-                bar.update(1)
-                bar.set_postfix(loss=f"{result.loss:.3f}", pq=f"{max(self.best_pq, 0):.3f}")
-                self.history.append({"step": self.step, "loss": round(result.loss, 5),
-                                     "seconds": round(result.seconds, 4),
-                                     **{k: round(v, 5) for k, v in result.parts.items()}})
-                if self.step % config.val_every == 0 or self.step == total:
-                    self.validate()
-                if self.step % config.checkpoint_every == 0 or self.step in (end, total):
-                    self.save(self.out_dir / LAST, with_optimizer=True)
+        try:
+            self._loop(end)
+        except VpsRosError as exc:
+            raise type(exc)(f"rank {self.dist.rank}, step {self.step + 1}: {exc}") from None
+        finally:
+            self.events.close()
+        self.dist.barrier()
         if self.step < total:
             return self.out_dir / LAST
-        final = self.save(self.out_dir / FINAL)
-        if config.export:
-            self.save(Path(config.export))
+        final = self.out_dir / FINAL
+        if self.dist.is_main:
+            self.save(final)
+            if self.config.export:
+                self.save(Path(self.config.export))
         return final
 
-    def stage_of(self, step: int) -> StageConfig:
-        for stage in self.config.curriculum:
-            if step < stage.steps:
-                return stage
-            step -= stage.steps
-        return self.config.curriculum[-1]
+    def _loop(self, end: int) -> None:
+        config = self.config
+        total = config.total_steps
+        if self.step >= end:
+            return
+        loader = make_loader(self.pairs, self.shard, self.step, end,
+                             self.device.startswith("cuda") and config.loader.pin_memory)
+        batches: Iterator[Batch] = iter(loader)
+        bar = tqdm(total=total, initial=self.step, desc="train", unit="step",
+                   dynamic_ncols=True, disable=not self.dist.is_main)
+        with bar:
+            while self.step < end:
+                start = time.perf_counter()
+                micro = [next_batch(batches).to(self.device)
+                         for _ in range(self.shard.accumulate)]
+                waited = time.perf_counter() - start
+                result = self.optimize(micro)
+                result.seconds = time.perf_counter() - start
+                self.step += 1
+                self.seconds += result.seconds
+                self._record(result, waited)
+                bar.update(1)
+                bar.set_postfix(loss=f"{result.loss:.3f}", pq=f"{max(self.best_pq, 0):.3f}")
+                if self.dist.is_main and (self.step % config.val_every == 0 or self.step == total):
+                    self.validate()
+                if self.dist.is_main and (self.step % config.checkpoint_every == 0
+                                          or self.step in (end, total)):
+                    self.save(self.out_dir / LAST, with_optimizer=True)
 
-    def train_step(self, stage: StageConfig) -> StepResult:
-        start = time.perf_counter()
-        result = self.optimize(self.sample_batch(stage))
-        result.seconds = time.perf_counter() - start
-        return result
+    def _record(self, result: StepResult, waited: float) -> None:
+        """History entry (every step) and TensorBoard scalars (every ``log_every``) on rank 0;
+        losses are means over ranks."""
+        names = sorted(result.parts)
+        values = self.dist.mean([result.loss] + [result.parts[n] for n in names])
+        if not self.dist.is_main:
+            return
+        frames = 2 * self.config.stage_of(self.step - 1).pairs
+        lr = self.learning_rate(self.step - 1)
+        entry = {"step": self.step, "loss": round(values[0], 5),
+                 "seconds": round(result.seconds, 4), "lr": lr,
+                 "frames_per_s": round(frames / result.seconds, 3),
+                 "data_wait": round(waited / result.seconds, 4),
+                 **{n: round(v, 5) for n, v in zip(names, values[1:])}}
+        self.history.append(entry)
+        if self.step % self.config.log_every == 0:
+            self.events.scalars(self.step, {
+                "loss/total": values[0], **{f"loss/{n}": v for n, v in zip(names, values[1:])},
+                "optim/lr": lr, "throughput/frames_per_s": entry["frames_per_s"],
+                "throughput/data_wait_share": entry["data_wait"]})
+
+    def stage_of(self, step: int) -> StageConfig:
+        return self.config.stage_of(step)
 
     def sample_batch(self, stage: StageConfig) -> Batch:
-        """The batch of the current step (a function of the seed and the step)."""
-        config = self.config
-        rng = np.random.default_rng([config.seed, self.step])
-        pairs = self.bank.sample_pairs(stage.pairs, config.augment.max_pair_gap, rng)
-        return make_batch(pairs, stage, config.augment, rng).to(self.device)
+        """This rank's batch of the current step, drawn in this process (all its
+        micro-batches together), at ``stage``'s crop, scale and number of pairs."""
+        slots = [slot for micro in self.shard.micro_batches(stage.pairs) for slot in micro]
+        return collate([self.pairs.sample(self.step, slot, stage) for slot in slots]
+                       ).to(self.device)
 
-    def optimize(self, batch: Batch) -> StepResult:
-        """One optimizer step on ``batch`` at the current step's learning rate."""
+    def optimize(self, batches: Batch | list[Batch]) -> StepResult:
+        """One optimizer step on the micro-batches of this rank at the current step's
+        learning rate; each micro-batch's loss counts 1 / (number of micro-batches), and
+        DistributedDataParallel averages the gradients over ranks."""
         config = self.config
+        batches = [batches] if isinstance(batches, Batch) else batches
         self._set_lr()
-        self.net.train()
-        with self._autocast():
-            outputs = self.net(batch.images, aux=True)
-        loss, parts = self.criterion(outputs, batch.targets)
+        self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        loss_sum, parts_sum = 0.0, {}
+        for k, batch in enumerate(batches):
+            with self.dist.no_sync(self.model, k < len(batches) - 1):
+                with self._autocast():
+                    outputs = self.model(batch.images, aux=True)
+                loss, parts = self.criterion(outputs, batch.targets)
+                self.scaler.scale(loss / len(batches)).backward()
+            loss_sum += float(loss.detach()) / len(batches)
+            for name, value in parts.items():
+                parts_sum[name] = parts_sum.get(name, 0.0) + value / len(batches)
         if config.optim.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), config.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return StepResult(float(loss.detach()), parts, 0.0)
+        return StepResult(loss_sum, parts_sum, 0.0)
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up, then polynomial decay (power 0.9) to ``final_lr_ratio``."""
@@ -177,11 +250,11 @@ class Trainer:
 
     def _set_lr(self) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate(self.step)
+            group["lr"] = self.learning_rate(self.step) * group["lr_ratio"]
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp:
-            return torch.autocast("cuda", dtype=torch.float16)
+            return torch.autocast(self.device.split(":")[0], dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
     # ---------------------------------------------------------------- outputs
@@ -192,10 +265,17 @@ class Trainer:
                          self.config.postprocess)
 
     def validate(self) -> dict:
-        result = panoptic_quality_of(self.segmenter(), self.val_frames, self.label_divisor)
+        """PQ on the validation frames, streamed from the dataset (rank 0)."""
+        frames = (f for f in self.val_data if f.panoptic is not None)
+        result = panoptic_quality_of(self.segmenter(), islice(
+            frames, self.config.data.val.max_frames or None), self.label_divisor)
+        self.val_frames = result["num_images"]
+        if not self.val_frames:
+            raise DataError("val frames: the dataset has no annotated frames")
         summary = {k: round(float(result[k]), 5) for k in ("PQ", "PQ_things", "PQ_stuff",
                                                            "SQ", "RQ")}
         self.history.append({"step": self.step, "val": summary})
+        self.events.scalars(self.step, {f"val/{k}": v for k, v in summary.items()})
         tqdm.write(f"step {self.step}: val PQ {summary['PQ']:.3f} (things "
                    f"{summary['PQ_things']:.3f}, stuff {summary['PQ_stuff']:.3f})")
         if summary["PQ"] > self.best_pq:
@@ -209,6 +289,8 @@ class Trainer:
             extra = {"optimizer": self.optimizer.state_dict(),
                      "progress": {"step": self.step, "best_pq": self.best_pq,
                                   "seconds": self.seconds, "history": self.history}}
+            if self.scaler.is_enabled():
+                extra["scaler"] = self.scaler.state_dict()
         save_checkpoint(path, self.net, self.classes, self.config.postprocess,
                         self.metadata(), extra)
         self._write_log()
@@ -220,9 +302,10 @@ class Trainer:
         return {"config_file": self.config_path, "config": _jsonable(to_mapping(self.config)),
                 "steps": self.step, "train_seconds": round(self.seconds, 1),
                 "device": self.device, "machine": machine_description(self.device),
+                "processes": self.dist.world_size,
                 "threads": torch.get_num_threads(),
-                "torch": str(torch.__version__), "train_frames": len(self.bank),
-                "val_frames": len(self.val_frames), "val": last_val,
+                "torch": str(torch.__version__), "train_frames": len(self.frames),
+                "val_frames": self.val_frames, "val": last_val,
                 "best_val_pq": self.best_pq if self.best_pq >= 0 else None}
 
     def _write_log(self) -> None:
@@ -246,13 +329,17 @@ def machine_description(device: str) -> str:
     return text
 
 
-def _param_groups(net: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on norms, biases and the query embeddings."""
-    decay, no_decay = [], []
+def _param_groups(net: torch.nn.Module, weight_decay: float, backbone_lr_ratio: float
+                  ) -> list[dict]:
+    """No weight decay on norms, biases and the query embeddings; the backbone's learning
+    rate scaled by ``backbone_lr_ratio`` (``lr_ratio`` of each group)."""
+    groups: dict[tuple[bool, bool], list] = {}
     for name, param in net.named_parameters():
-        (no_decay if param.ndim <= 1 or name.startswith("queries") else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+        decay = not (param.ndim <= 1 or name.startswith("queries"))
+        groups.setdefault((name.startswith("backbone."), decay), []).append(param)
+    return [{"params": params, "weight_decay": weight_decay if decay else 0.0,
+             "lr_ratio": backbone_lr_ratio if backbone else 1.0}
+            for (backbone, decay), params in sorted(groups.items())]
 
 
 def _jsonable(value):

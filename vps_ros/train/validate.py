@@ -1,7 +1,8 @@
 """Validation: panoptic quality of a segmenter on annotated frames."""
 from __future__ import annotations
 
-from typing import Sequence
+from itertools import islice
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -21,13 +22,18 @@ def segments_to_panoptic(segments: FrameSegments, label_divisor: int, void_id: i
                          label_divisor, void_id)
 
 
-def panoptic_quality_of(segmenter: MaskSegmenter, frames: Sequence[VideoFrame],
+def panoptic_quality_of(segmenter: MaskSegmenter, frames: Iterable[VideoFrame],
                         label_divisor: int, batch_size: int = 8) -> dict:
-    """PQ, PQ_things, PQ_stuff, SQ, RQ and per_class (fractions) on ``frames``."""
-    pairs = []
-    for start in range(0, len(frames), batch_size):
-        chunk = frames[start:start + batch_size]
+    """PQ, PQ_things, PQ_stuff, SQ, RQ and per_class (fractions) on ``frames``.
+
+    Streamed: ``frames`` may be a generator, and no frame is kept after its batch."""
+    return panoptic_quality(_pairs(segmenter, iter(frames), label_divisor, batch_size),
+                            segmenter.classes, label_divisor)
+
+
+def _pairs(segmenter: MaskSegmenter, frames: Iterator[VideoFrame], label_divisor: int,
+           batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    while chunk := list(islice(frames, batch_size)):
         for frame, segments in zip(chunk, segmenter.segment([f.image for f in chunk])):
-            pairs.append((frame.panoptic, segments_to_panoptic(
-                segments, label_divisor, segmenter.classes.void_id)))
-    return panoptic_quality(pairs, segmenter.classes, label_divisor)
+            yield frame.panoptic, segments_to_panoptic(segments, label_divisor,
+                                                       segmenter.classes.void_id)
