@@ -51,7 +51,7 @@ class PipelineConfig:
                          "threads that compete for cores run several times slower",
                          lo=0, hi=1024)
     compile: bool = param(False, "compile the network with torch.compile (frozen weights, "
-                          "one image per call): faster on a CPU (README, Segmenter); the first "
+                          "one image per call): faster on a CPU (docs/models.md); the first "
                           "start compiles for about a minute, later starts reuse the disk "
                           "cache; without a C++ compiler it logs why and runs uncompiled")
     output_scale: str = param("input", "resolution of the panoptic output and of boxes: "
