@@ -10,4 +10,4 @@ from pkgutil import extend_path
 # ``import vps_ros.msg`` find it there while everything else comes from here.
 __path__ = extend_path(__path__, __name__)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -63,10 +63,10 @@ class PipelineConfig:
                          "threads that compete for cores run several times slower",
                          lo=0, hi=1024)
     compile: bool = param(False, "backend torch: compile the network with torch.compile "
-                          "(frozen weights, one image per call): faster on a CPU (README, "
-                          "Segmenter); the first start compiles for about a minute, later "
-                          "starts reuse the disk cache; without a C++ compiler it logs why "
-                          "and runs uncompiled")
+                          "(frozen weights, one image per call): faster on a CPU "
+                          "(docs/models.md); the first start compiles for about a minute, "
+                          "later starts reuse the disk cache; without a C++ compiler it logs "
+                          "why and runs uncompiled")
     resize: str = param("letterbox", "how camera images are fitted into the network input: "
                         "letterbox (aspect kept, scaled to fit and padded: a 16:9 or 4:3 "
                         "camera is not squashed) or stretch (resized to the input size "

@@ -28,9 +28,9 @@ class Segmenter(MaskSegmenter):
     With ``compile``, the network runs through ``torch.compile`` (inductor) with frozen
     weights: constant-folded, pre-packed convolution weights and fused element-wise
     operations: on the 2-core development CPU the network's median fell from ~60 to
-    ~50 ms, and the node's latency at 10 Hz from 173 to 99 ms (README). The compilation
-    happens on the first call (:meth:`warm_up`), takes about a minute on a 2-core CPU
-    the first time and is cached on disk for the next start. Compiled, the network
+    ~50 ms, and the node's latency at 10 Hz from 173 to 99 ms (docs/benchmarks.md). The
+    compilation happens on the first call (:meth:`warm_up`), takes about a minute on a
+    2-core CPU the first time and is cached on disk for the next start. Compiled, the network
     sees one image at a time, so that the number of cameras in a batch never triggers a
     new compilation. If compiling fails (no C++ compiler, say), the segmenter logs why
     and runs the network as it is.

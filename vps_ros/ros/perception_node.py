@@ -4,7 +4,7 @@ A lifecycle node (configure loads the model, activate starts the subscriptions, 
 publishers and the inference thread, deactivate and cleanup release them) that goes
 straight to active when ``autostart`` is true. It is thin: convert the message,
 queue it, let :mod:`vps_ros.pipeline` do the work, publish. Topics, parameters and
-services are listed in README.md ("The ROS 2 node").
+services are listed in docs/node.md.
 
 Real time: the subscription callbacks only check and queue frames; a separate
 inference thread takes the oldest waiting frame of every camera (at most

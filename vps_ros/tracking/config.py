@@ -8,8 +8,8 @@ test/test_tracking_scenarios.py:
   looks at past frames, so it is as online as ``hila_mb``. With the shipped model it
   has the best AQ of all modes on the occlusion and test splits, with model segments
   and with ground-truth masks, and the smallest matching space
-  (``benchmarks/ablation_tracking.py``, README "Occlusion ablation"); it costs about
-  2 ms per frame at 256x512 for the mask IoU.
+  (``benchmarks/ablation_tracking.py``, docs/tracking.md, "Occlusion ablation"); it
+  costs about 2 ms per frame at 256x512 for the mask IoU.
 - ``lam`` = 0.8: the paper's default; its Table 9 shows AQ flat for lambda in 0.5..1.0.
 - ``temperature`` = 0.2, not the paper's 1.0. Eq. (5) compares boxes normalised by the
   image size, so the squared distance d^2 between boxes is small: with T = 1 the
@@ -27,7 +27,7 @@ test/test_tracking_scenarios.py:
   ``benchmarks/bench_tracking.py --sweep`` counts id errors on the scripted scenes of
   test/test_tracking_scenarios.py for T in 0.05..1 x alpha in 0.3..0.6: T = 0.2 with
   alpha 0.3..0.5 makes none at the lower appearance noise and stays among the fewest
-  at the higher one, in a neighbourhood that degrades gently (README, Tracking).
+  at the higher one, in a neighbourhood that degrades gently (docs/tracking.md).
 - ``tau`` = 30 frames: HiLA-MB's AQ does not drop from tau = 10 to 20 (Table 7; the
   location term keeps a fuller memory from causing false matches, unlike naive-MB),
   and the issue's scenario of a car hidden for 20 frames needs tau >= 20; 30 leaves a
