@@ -199,8 +199,12 @@ def bench_mask2former(sizes: list[str], queries: int, repeats: int) -> None:
             segmenter = open_segmenter(str(folder), LoadOptions(input_size=(h, w)))
             image = test_image(h, w)
             batch = image[None]
-            net = timings(lambda: segmenter.predict(batch), repeats, warmup=1)
-            e2e = timings(lambda: segmenter.segment([image]), repeats, warmup=0)
+            for _ in range(2):   # the first calls at a new size are several times slower
+                segmenter.segment([image])
+            net, e2e = [], []
+            for _ in range(repeats):   # in turns, so that a neighbour's load falls on both
+                net += timings(lambda: segmenter.predict(batch), 1, warmup=0)
+                e2e += timings(lambda: segmenter.segment([image]), 1, warmup=0)
             print(f"  {h}x{w}: network {describe(net)}")
             print(f"  {h}x{w}: segment() e2e {describe(e2e)}  = "
                   f"{1e3 / statistics.median(e2e):.2f} frames/s")
