@@ -229,16 +229,18 @@ def find_bags(path: Path) -> list[Path]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: bag or folder of bags not found")
-    if _is_bag(path) or path.is_file():
+    if is_bag(path) or path.is_file():
         return [path]
-    bags = sorted(p for p in path.iterdir() if p.is_dir() and _is_bag(p))
+    bags = sorted(p for p in path.iterdir() if p.is_dir() and is_bag(p))
     if not bags:
         raise DataError(f"{path}: no rosbag2 bags in this folder (folders with metadata.yaml "
                         "or .mcap/.db3 files)")
     return bags
 
 
-def _is_bag(path: Path) -> bool:
+def is_bag(path: Path) -> bool:
+    """Whether ``path`` is one bag folder: metadata.yaml, or storage files of a
+    recording that never wrote it."""
     if (path / "metadata.yaml").is_file():
         return True
     return path.is_dir() and any(p.suffix in SUFFIXES for p in path.iterdir())

@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from ..data import bags
 from ..errors import ConfigError, VpsRosError
 from ..metrics.cli import load_classes
 from ..metrics.evaluate import check_windows
@@ -126,7 +127,7 @@ def _is_fleet(args: argparse.Namespace) -> bool:
     first = Path(args.bags[0])
     return (len(args.bags) > 1 or args.bags[0].startswith("@") or args.resume
             or args.workers is not None or args.ray is not None
-            or (first.is_dir() and not (first / "metadata.yaml").is_file()))
+            or (first.is_dir() and not bags.is_bag(first)))
 
 
 def _run_fleet(args: argparse.Namespace, options: ReplayOptions) -> int:
