@@ -22,17 +22,17 @@ setup:
 # As root (CI) the tests run in a loopback-only network namespace, so no ROS process
 # can reach another address; elsewhere ROS_AUTOMATIC_DISCOVERY_RANGE keeps DDS local.
 test: setup
-	@$(ENV) bash scripts/in_loopback_netns.sh python -m pytest $(PYTEST_ARGS)
+	@$(ENV) bash scripts/in_loopback_netns.sh bash scripts/pytest_in_two.sh $(PYTEST_ARGS)
 
 test-fast: setup
-	@$(ENV) python -m pytest -m "not slow" $(PYTEST_ARGS)
+	@$(ENV) bash scripts/pytest_in_two.sh -m "not slow" $(PYTEST_ARGS)
 
 # The lower bounds of setup.py's ranges stay honest: the fast suite against them (the
 # messages of `make setup` reused). CI runs it after `make test`.
 test-lowest: setup
 	@bash scripts/setup.sh --lowest
-	@source env-lowest.sh && bash scripts/in_loopback_netns.sh python -m pytest -m "not slow" \
-	  $(PYTEST_ARGS)
+	@source env-lowest.sh && bash scripts/in_loopback_netns.sh bash scripts/pytest_in_two.sh \
+	  -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
 	@$(ENV) bash scripts/demo.sh
