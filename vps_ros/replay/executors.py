@@ -24,8 +24,7 @@ from ..errors import ConfigError
 Outcome = tuple[Any, "dict[str, Any] | None", "str | None"]
 DriveFunction = Callable[[Any], "dict[str, Any]"]
 
-WORKER_DIED = ("its worker process died (killed, or out of memory) while it ran; "
-               "the drives running beside it are reported so too (--resume retries them)")
+WORKER_DIED = ("its worker process died (killed, or out of memory) while it ran, twice")
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -78,27 +77,37 @@ class Processes:
         return self._pool
 
     def run(self, function: DriveFunction, jobs: Iterable[Any]) -> Iterator[Outcome]:
-        queue = iter(jobs)
+        """Outcomes as the drives finish. When a worker dies, the pool breaks and every
+        drive running in it fails with it: each such drive runs once more in a new pool
+        (it may only have run beside the one that died), and fails for good the second
+        time."""
+        queue = enumerate(jobs)
+        retry: list[tuple[int, Any]] = []
+        died: set[int] = set()                      # positions of drives whose pool broke
         pool = self._new_pool()
-        running: dict[Future, Any] = {}
+        running: dict[Future, tuple[int, Any]] = {}
         broken = False
         while True:
             if broken and not running:
                 pool, broken = self._new_pool(), False
             while not broken and len(running) < self.workers:
-                job = next(queue, None)
-                if job is None:
+                entry = retry.pop(0) if retry else next(queue, None)
+                if entry is None:
                     break
-                running[pool.submit(function, job)] = job
+                running[pool.submit(function, entry[1])] = entry
             if not running:
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                job = running.pop(future)
+                position, job = running.pop(future)
                 exc = future.exception()
                 if isinstance(exc, BrokenProcessPool):
                     broken = True
-                    yield job, None, WORKER_DIED
+                    if position in died:
+                        yield job, None, WORKER_DIED
+                    else:
+                        died.add(position)
+                        retry.append((position, job))
                 elif exc is not None:
                     yield job, None, describe(exc)
                 else:
