@@ -78,9 +78,9 @@ class Processes:
 
     def run(self, function: DriveFunction, jobs: Iterable[Any]) -> Iterator[Outcome]:
         """Outcomes as the drives finish. When a worker dies, the pool breaks and every
-        drive running in it fails with it: each such drive runs once more in a new pool
-        (it may only have run beside the one that died), and fails for good the second
-        time."""
+        drive running in it fails with it: each such drive runs once more, alone in a
+        new pool (it may only have run beside the one that died), and fails for good if
+        its worker dies again."""
         queue = enumerate(jobs)
         retry: list[tuple[int, Any]] = []
         died: set[int] = set()                      # positions of drives whose pool broke
@@ -91,6 +91,10 @@ class Processes:
             if broken and not running:
                 pool, broken = self._new_pool(), False
             while not broken and len(running) < self.workers:
+                if any(position in died for position, _ in running.values()):
+                    break                       # a drive run once more runs alone
+                if retry and running:
+                    break
                 entry = retry.pop(0) if retry else next(queue, None)
                 if entry is None:
                     break
