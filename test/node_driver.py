@@ -4,7 +4,8 @@
 
 PLAN holds ``cameras`` (the node's camera names), ``frames`` (an .npz of RGB images
 ``image_<i>``), ``transport`` (raw|compressed), ``reliable`` (input QoS; best effort
-may lose a frame, which ``resend_after_s`` then sends again) and ``steps``,
+may lose a frame, which ``resend_after_s`` then sends again), ``outputs_reliable``
+(false: subscribe to the outputs best effort, as rviz2 does) and ``steps``,
 a list of actions run in order (see ``Driver.run_step``). Each step's outcome goes to
 OUT_DIR/results.json (one entry per step) and received panoptic maps to
 OUT_DIR/panoptic.npz (``<camera>_<step>``). Frames are sent one at a time and the
@@ -75,7 +76,9 @@ class Driver:
         self.compressed = plan.get("transport", "raw") == "compressed"
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if
                          plan.get("reliable", True) else ReliabilityPolicy.BEST_EFFORT)
-        out_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        out_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE if
+                             plan.get("outputs_reliable", True) else
+                             ReliabilityPolicy.BEST_EFFORT)
         self.received: dict[tuple[str, str, int], object] = {}
         self.pubs, self.subs = {}, []
         for cam in self.cameras:
@@ -142,6 +145,8 @@ class Driver:
                                  all(s.get_publisher_count() > 0 for s in self.subs),
                                  timeout=STARTUP_S)
             return {"ok": ok}
+        if op == "input_qos":
+            return self.wait_input_qos(step["reliability"])
         if op == "frame":
             return self.frame(index, step)
         if op == "bad":
@@ -168,6 +173,20 @@ class Driver:
         if op == "state":
             return {"label": self.call("get_state", GetState.Request()).current_state.label}
         raise ValueError(f"unknown step {op}")
+
+    def wait_input_qos(self, reliability: str) -> dict:
+        """Wait until the node's image subscriptions request ``reliability``
+        (reliable|best_effort); returns what they requested last."""
+        wanted = ReliabilityPolicy[reliability.upper()]
+        seen: list[str] = []
+
+        def requested() -> bool:
+            seen[:] = [info.qos_profile.reliability.name.lower()
+                       for pub in self.pubs.values()
+                       for info in self.node.get_subscriptions_info_by_topic(pub.topic_name)]
+            return bool(seen) and all(name == wanted.name.lower() for name in seen)
+        ok = self.spin_until(requested)
+        return {"ok": ok, "requested": seen}
 
     def stamp(self, step: dict) -> int:
         if "stamp_ns" in step:
@@ -200,7 +219,7 @@ class Driver:
         ok = self.spin_until(lambda: all(k in self.received for k in wanted),
                              timeout=self.plan.get("resend_after_s", TIMEOUT_S))
         deadline = time.monotonic() + TIMEOUT_S
-        while not ok and time.monotonic() < deadline:   # best effort input: send again
+        while not ok and "resend_after_s" in self.plan and time.monotonic() < deadline:
             for cam in cameras:
                 if (cam, "panoptic", stamp) not in self.received:
                     self.pubs[cam].publish(messages[cam])

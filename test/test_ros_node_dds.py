@@ -109,6 +109,32 @@ def test_a_synthetic_sequence_comes_back_as_the_pipeline_computes_it(tmp_path, r
                                 "frame_id": "camera_optical"}
 
 
+def test_a_1080p_camera_reaches_the_node_and_a_best_effort_viewer_with_the_defaults(
+        tmp_path, ros_env, checkpoint):
+    """A camera driver publishing raw 1920x1080 frames reliable, as most do, with Fast
+    DDS's default transports, and a viewer subscribing best effort, as rviz2 does: over
+    those transports a best-effort subscriber of a reliable 1080p publisher gets nearly
+    nothing (docs/cameras.md). With the defaults (input_qos auto, the package's Fast DDS
+    profile) every frame reaches the node and every 8 MiB panoptic image the viewer."""
+    ros_env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
+    frames = synthetic_frames(3, 0, 1080, 1920)
+    steps = [{"op": "wait_matched"}, {"op": "input_qos", "reliability": "reliable"}]
+    steps += [{"op": "frame", "image": i} for i in range(3)]
+    results, panoptic, node_log = run(tmp_path, ros_env, {"model": str(checkpoint),
+                                                          **NODE_PARAMS},
+                                      {"steps": steps, "outputs_reliable": False}, frames)
+
+    assert "DDS: Fast DDS profile" in node_log and "fastdds.xml" in node_log
+    assert results[1]["ok"], results[1]
+    reference = Pipeline.from_config(PipelineConfig(model=str(checkpoint), postprocess=LOOSE,
+                                                    threads=1))
+    for i, result in enumerate(results[2:]):
+        assert result["received"], f"frame {i} or its outputs never arrived"
+        expected = reference.step(frames[i].image, result["stamp_ns"])
+        assert panoptic[f"camera_{i + 2}"].shape == (1080, 1920)
+        assert_same_frame(result["cameras"]["camera"], panoptic[f"camera_{i + 2}"], expected)
+
+
 def test_two_compressed_cameras_keep_their_own_memory_and_namespaces(tmp_path, ros_env,
                                                                      checkpoint):
     front, left = synthetic_frames(4, 0, 96, 192), synthetic_frames(4, 1, 96, 192)

@@ -29,7 +29,7 @@ def test_ranges_and_choices_come_from_the_field_declarations():
     assert (tau.from_value, tau.to_value, tau.step) == (0, 100000, 1)
     assert descriptor(LEAVES["tracker.temperature"]).additional_constraints == "must be > 0.0"
     assert descriptor(LEAVES["input_qos"]).additional_constraints == \
-        "one of: sensor_data, reliable"
+        "one of: auto, sensor_data, reliable"
     assert descriptor(LEAVES["tracker.mode"]).additional_constraints.startswith("one of: hila_mb")
     assert not descriptor(LEAVES["model"]).floating_point_range
     assert not descriptor(LEAVES["model"]).integer_range

@@ -20,7 +20,7 @@ from vps_ros.pipeline import PipelineConfig, read_params_file
 
 NODE_NAME = "perception_node"
 TRANSPORTS = ("raw", "compressed")
-INPUT_QOS = ("sensor_data", "reliable")
+INPUT_QOS = ("auto", "sensor_data", "reliable")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$")
 
 
@@ -54,9 +54,9 @@ class NodeConfig(PipelineConfig):
     input_transport: str = param("raw", "raw: subscribe to <image> (sensor_msgs/Image); "
                                  "compressed: to <image>/compressed (jpeg or png)",
                                  choices=TRANSPORTS)
-    input_qos: str = param("sensor_data", "input QoS: sensor_data (best effort, as camera "
-                           "drivers publish) or reliable (lossless bag replay)",
-                           choices=INPUT_QOS)
+    input_qos: str = param("auto", "input QoS: auto (reliable when every publisher of the "
+                           "camera topic is, else best effort), sensor_data (best effort) "
+                           "or reliable (lossless bag replay)", choices=INPUT_QOS)
     input_queue_size: int = param(1, "frames kept waiting per camera while the model is "
                                   "busy; the oldest is dropped (and counted) beyond it. 1: "
                                   "always the newest frame (real time)", lo=1, hi=1000)

@@ -32,7 +32,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
 
@@ -46,13 +46,15 @@ from vps_ros.visualize import overlay
 from . import params
 from .convert import (check_image, compressed_to_rgb, image_msg, image_to_rgb, objects_msg,
                       stamp_ns)
+from .dds import use_large_frame_profile
 from .diagnostics import model_status, stream_status
 from .frame_queue import FrameQueue
 from .node_config import NODE_NAME, NodeConfig, check_change
+from .qos import OUTPUT_QOS, adapted_reliability, input_qos
 from .stream_stats import StreamStats
 
-OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 ERROR_LOG_PERIOD_S = 5.0
+QOS_CHECK_PERIOD_S = 1.0    # input_qos auto: seconds between looks at the publishers
 
 
 @dataclass
@@ -96,6 +98,7 @@ class CameraStream:
     stats: StreamStats = field(default_factory=StreamStats)
     errors: Throttle = field(default_factory=lambda: Throttle(ERROR_LOG_PERIOD_S))
     subscription: Any = None
+    reliability: ReliabilityPolicy = ReliabilityPolicy.BEST_EFFORT
     objects_in_memory: int = 0
     last_bad: int = 0
 
@@ -118,7 +121,7 @@ class PerceptionNode(LifecycleNode):
         self._queue: FrameQueue | None = None
         self._worker: threading.Thread | None = None
         self._service_handles: list[Any] = []
-        self._diagnostics = self._diag_timer = None
+        self._diagnostics = self._diag_timer = self._qos_timer = None
         self._pending_lock = threading.Lock()
         self._pending_config: NodeConfig | None = None
         self._pending_reset = False
@@ -162,12 +165,11 @@ class PerceptionNode(LifecycleNode):
             self._worker = threading.Thread(target=self._inference_loop, name="inference",
                                             daemon=True)
             self._worker.start()
-        qos = input_qos(config)
         for stream in self._streams:
-            msg_type = CompressedImage if config.input_transport == "compressed" else Image
-            stream.subscription = self.create_subscription(
-                msg_type, stream.topics["image"],
-                lambda msg, s=stream: self._on_image(s, msg), qos)
+            self._subscribe(stream, ReliabilityPolicy.BEST_EFFORT)
+        if config.input_qos == "auto":
+            self._adapt_input_qos()
+            self._qos_timer = self.create_timer(QOS_CHECK_PERIOD_S, self._adapt_input_qos)
         self._diag_timer = self.create_timer(config.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info("active")
         return super().on_activate(state)
@@ -206,15 +208,39 @@ class PerceptionNode(LifecycleNode):
                                                        OUTPUT_QOS)}
         return CameraStream(index, name, pipeline, topics, publishers)
 
+    def _subscribe(self, stream: CameraStream, reliability: ReliabilityPolicy) -> None:
+        """(Re)create the camera's subscription; ``reliability`` applies to input_qos auto."""
+        if stream.subscription is not None:
+            self.destroy_subscription(stream.subscription)
+        msg_type = CompressedImage if self._config.input_transport == "compressed" else Image
+        stream.subscription = self.create_subscription(
+            msg_type, stream.topics["image"], lambda msg, s=stream: self._on_image(s, msg),
+            input_qos(self._config, reliability))
+        stream.reliability = reliability
+
+    def _adapt_input_qos(self) -> None:
+        """input_qos auto: follow the reliability the camera's publishers offer."""
+        for stream in self._streams:
+            topic = stream.subscription.topic_name
+            offered = [info.qos_profile.reliability
+                       for info in self.get_publishers_info_by_topic(topic)]
+            wanted = adapted_reliability(offered)
+            if wanted != stream.reliability:
+                self.get_logger().info(
+                    f"{topic}: input {wanted.name.lower().replace('_', ' ')}, as its "
+                    f"{len(offered)} publisher(s) offer")
+                self._subscribe(stream, wanted)
+
     def stop(self) -> None:
         """Stop inputs and the inference thread (deactivate; also on exit)."""
         for stream in self._streams:
             if stream.subscription is not None:
                 self.destroy_subscription(stream.subscription)
                 stream.subscription = None
-        if self._diag_timer is not None:
-            self.destroy_timer(self._diag_timer)
-            self._diag_timer = None
+        for timer in (self._diag_timer, self._qos_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._diag_timer = self._qos_timer = None
         if self._queue is not None:
             self._queue.close()
         if self._worker is not None:
@@ -432,15 +458,6 @@ def stream_topic(camera: str, topic: str) -> str:
     return f"{camera}/{topic}"
 
 
-def input_qos(config: NodeConfig) -> QoSProfile:
-    """sensor_data: best effort, as camera drivers publish; reliable: lossless replay
-    (deep enough that the subscription never loses what the queue would keep)."""
-    if config.input_qos == "reliable":
-        return QoSProfile(depth=max(10, config.input_queue_size),
-                          reliability=ReliabilityPolicy.RELIABLE)
-    return qos_profile_sensor_data
-
-
 class RosLogHandler(logging.Handler):
     """Python log records of vps_ros (e.g. the model's CUDA fallback warning) into the
     node's ROS logger, so they reach the console and /rosout under the node's name."""
@@ -460,6 +477,7 @@ class RosLogHandler(logging.Handler):
 
 
 def main(args: list[str] | None = None) -> None:
+    dds = use_large_frame_profile()
     rclpy.init(args=args)
     try:
         node = PerceptionNode()
@@ -467,6 +485,7 @@ def main(args: list[str] | None = None) -> None:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         sys.exit(2)
+    node.get_logger().info(dds)
     package_log = logging.getLogger("vps_ros")
     package_log.addHandler(RosLogHandler(node.get_logger()))
     package_log.setLevel(logging.INFO)

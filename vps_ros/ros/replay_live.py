@@ -36,6 +36,7 @@ from vps_ros.replay.outputs import ReplayOutput, objects_from_msg
 from vps_ros.resources import config_path
 from vps_ros.types import ClassTable
 
+from .dds import use_large_frame_profile
 from .node_config import node_command
 
 START_TIMEOUT_S = 120.0
@@ -80,6 +81,7 @@ class LiveEngine:
 
     def __enter__(self) -> "LiveEngine":
         os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        use_large_frame_profile()     # this process publishes camera-sized frames too
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(self.command, env=env, stdout=self._log,
