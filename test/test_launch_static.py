@@ -126,3 +126,11 @@ def test_rviz_config_shows_the_overlay_and_panoptic_colour_images():
               if d["Class"] == "rviz_default_plugins/Image" and d["Enabled"]}
     topics = NodeConfig().topics
     assert images == {topics.overlay, topics.panoptic_color}
+
+
+def test_rviz_subscribes_to_the_images_reliable_as_the_node_publishes_them():
+    """Best effort would lose whole camera-sized images over a network (docs/cameras.md)."""
+    rviz = yaml.safe_load((REPO / "config" / "vps_ros.rviz").read_text())
+    displays = [d for d in rviz["Visualization Manager"]["Displays"]
+                if d["Class"] == "rviz_default_plugins/Image"]
+    assert displays and all(d["Topic"]["Reliability Policy"] == "Reliable" for d in displays)
