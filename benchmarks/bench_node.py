@@ -16,13 +16,18 @@ frames, every 200 frames after, and at the end.
     python benchmarks/bench_node.py [--rates 10 30 100] [--cameras 1 2] [--frames 2000]
                                     [--model PATH] [--threads N] [--compile] [--repeats 1]
                                     [--backend torch|openvino|onnxruntime]
-                                    [--size 1080x1920] [--dds-transports LARGE_DATA]
+                                    [--size 1080x1920] [--camera-qos reliable]
+                                    [--camera-profile] [--viewer] [--dds-transports LARGE_DATA]
 
 ``--size`` publishes the frames enlarged to a camera's size (height x width; the node
-letterboxes them into the network input and publishes its outputs at that size);
-``--dds-transports`` sets Fast DDS's FASTDDS_BUILTIN_TRANSPORTS for both processes
-(LARGE_DATA: shared memory with large segments and TCP on loopback instead of UDP,
-for messages of megabytes).
+letterboxes them into the network input and publishes its outputs at that size).
+``--camera-qos`` is the driver's publisher QoS (sensor_data: best effort; reliable: as
+most camera drivers publish); ``--camera-profile`` gives the driver the package's Fast
+DDS profile (config/fastdds.xml, a camera driver configured for large frames), otherwise
+it runs on Fast DDS's defaults. The node takes its own defaults (input_qos auto, the
+package's profile). ``--viewer`` adds a best-effort subscriber of ``panoptic`` in the
+driver, as rviz2 subscribes, and counts what it gets. ``--dds-transports`` sets Fast
+DDS's FASTDDS_BUILTIN_TRANSPORTS for both processes (which replaces the profile).
 
 Without ``--model``: models/default.pt if it exists, otherwise a randomly initialised
 network of the default architecture (ModelConfig defaults, 256x512): the same
@@ -74,13 +79,22 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
 
 def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
                compile: bool, domain: int, folder: Path, size: tuple[int, int],
-               transports: str | None, backend: str | None = None) -> dict:
+               transports: str | None, backend: str | None = None,
+               camera: dict | None = None) -> dict:
+    """``camera``: the driver's ``qos``, ``profile`` (bool) and ``viewer`` (bool)."""
     from vps_ros.resources import config_path
+    from vps_ros.ros.dds import PROFILE_NAME, PROFILE_VARIABLES
     from vps_ros.ros.node_config import node_command
+    camera = {"qos": "sensor_data", "profile": False, "viewer": False, **(camera or {})}
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONUNBUFFERED="1")
+    for name in PROFILE_VARIABLES:
+        env.pop(name, None)
     if transports:
         env["FASTDDS_BUILTIN_TRANSPORTS"] = transports
+    driver_env = dict(env)
+    if camera["profile"]:
+        driver_env[PROFILE_VARIABLES[0]] = str(config_path(PROFILE_NAME))
     names = ["cam0", "cam1"][:cameras] if cameras > 1 else [""]
     node_log = open(folder / f"node_{rate}_{cameras}.log", "w")
     overrides = {"model": str(checkpoint), "cameras": names, "compile": compile}
@@ -91,10 +105,10 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
     spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid,
-            "size": size}
+            "size": size, "qos": camera["qos"], "viewer": camera["viewer"]}
     try:
         driver = subprocess.run([sys.executable, __file__, "--driver", json.dumps(spec)],
-                                env=env, capture_output=True, text=True,
+                                env=driver_env, capture_output=True, text=True,
                                 timeout=frames / rate + 300)
     finally:
         node.terminate()
@@ -130,8 +144,11 @@ def drive(spec: dict) -> dict:
     height, width = spec["size"]
     images = [from_array(cv2.resize(f.image, (width, height), interpolation=cv2.INTER_LINEAR),
                          "rgb8") for f in SyntheticDataset("val", 1, 50, 256, 512)]
-    pubs = [node.create_publisher(Image, p + "image", qos_profile_sensor_data) for p in prefix]
+    camera_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) \
+        if spec["qos"] == "reliable" else qos_profile_sensor_data
+    pubs = [node.create_publisher(Image, p + "image", camera_qos) for p in prefix]
     latencies: list[list[tuple[int, float]]] = [[] for _ in cams]
+    viewed = [0]
     diagnostics: dict[str, dict] = {}
 
     def on_panoptic(k: int, msg: Image) -> None:
@@ -147,6 +164,11 @@ def drive(spec: dict) -> dict:
     subs = [node.create_subscription(Image, p + "panoptic", lambda m, k=k: on_panoptic(k, m),
                                      QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
             for k, p in enumerate(prefix)]
+    if spec["viewer"]:
+        def on_viewed(msg: Image) -> None:
+            viewed[0] += 1
+        subs += [node.create_subscription(Image, p + "panoptic", on_viewed,
+                                          qos_profile_sensor_data) for p in prefix]
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     deadline = time.monotonic() + 300  # configure compiles the network with --compile
     while not (all(p.get_subscription_count() for p in pubs)
@@ -181,6 +203,8 @@ def drive(spec: dict) -> dict:
         return sum(int(diagnostics.get(c or "camera", {}).get(key, "0")) for c in cams)
     result = {"rate_hz": spec["rate"], "cameras": len(cams), "sent_per_camera": sent,
               "received": sum(len(x) for x in latencies),
+              "viewer_received": viewed[0] if spec["viewer"] else None,
+              "node_received": total("frames received"),
               "output_hz_per_camera": sum(len(x) for x in latencies) / len(cams) / sending_s,
               "latency_p50_ms": float(np.percentile(kept, 50)) if kept else float("nan"),
               "latency_p95_ms": float(np.percentile(kept, 95)) if kept else float("nan"),
@@ -208,6 +232,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--size", default="256x512",
                         help="camera frames' height x width (default 256x512)")
+    parser.add_argument("--camera-qos", choices=["sensor_data", "reliable"],
+                        default="sensor_data", help="QoS of the driver's image publisher")
+    parser.add_argument("--camera-profile", action="store_true",
+                        help="the driver uses config/fastdds.xml (default: Fast DDS defaults)")
+    parser.add_argument("--viewer", action="store_true",
+                        help="a best-effort subscriber of panoptic in the driver (as rviz2)")
     parser.add_argument("--dds-transports", help="FASTDDS_BUILTIN_TRANSPORTS of both processes")
     parser.add_argument("--backend", choices=["torch", "openvino", "onnxruntime"],
                         help="the node's backend parameter (default: the params file's)")
@@ -223,8 +253,9 @@ def main() -> None:
         threads = args.threads if args.threads is not None else "params file's"
         size = tuple(int(v) for v in args.size.split("x"))
         print(f"model: {what}; node threads parameter: {threads}; compile: {args.compile}; "
-              f"camera {size[0]}x{size[1]}; DDS transports "
-              f"{args.dds_transports or 'Fast DDS default'}; "
+              f"camera {size[0]}x{size[1]}, {args.camera_qos}, "
+              f"{'package profile' if args.camera_profile else 'Fast DDS defaults'}; "
+              f"FASTDDS_BUILTIN_TRANSPORTS {args.dds_transports or 'unset'}; "
               f"backend: {args.backend or 'params file' + chr(39) + 's'}; "
               f"{args.frames} frames per camera and run; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
@@ -233,7 +264,9 @@ def main() -> None:
             for rate in args.rates:
                 print_row([run_config(rate, cameras, args.frames, checkpoint, args.threads,
                                       args.compile, domain, folder, size, args.dds_transports,
-                                      args.backend)
+                                      args.backend, {"qos": args.camera_qos,
+                                                     "profile": args.camera_profile,
+                                                     "viewer": args.viewer})
                            for _ in range(args.repeats)])
 
 
@@ -248,6 +281,8 @@ def print_row(runs: list[dict]) -> None:
           f"latency p50 {med('latency_p50_ms')} ms, p95 {med('latency_p95_ms')} ms, "
           f"dropped {med('dropped')} and lost {med('lost')} of "
           f"{first['sent_per_camera'] * first['cameras']}, "
+          + (f"viewer (best effort) got {med('viewer_received')}, "
+             if first["viewer_received"] is not None else "") +
           f"RSS {med('rss_early_mib')} MiB after {RSS_EVERY} frames, "
           f"{med('rss_end_mib')} MiB after {first['sent_per_camera']} (max between: "
           f"{med('rss_max_mib')}), "
