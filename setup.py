@@ -1,4 +1,4 @@
-"""pip install -e . gives the ROS-free core and the `vps-ros` command; extras
+"""pip install . (or -e .) gives the ROS-free core and the `vps-ros` command; extras
 (`vps_ros[hf]`, `[engines]`, `[ray]`, `[train]`, `[all]`) add optional backends.
 
 ROS 2 users build with colcon instead (CMakeLists.txt); both read the same sources.
@@ -9,7 +9,9 @@ from pathlib import Path
 
 from setuptools import setup
 
-REQUIREMENTS = Path(__file__).parent / "requirements"
+ROOT = Path(__file__).parent
+REQUIREMENTS = ROOT / "requirements"
+SHARE_FOLDERS = ("config", "launch", "models")
 
 
 def _requirements(path: Path) -> list[str]:
@@ -24,4 +26,16 @@ def _extras() -> dict[str, list[str]]:
     return extras
 
 
-setup(install_requires=_requirements(REQUIREMENTS / "core.txt"), extras_require=_extras())
+def _share_files() -> list[tuple[str, list[str]]]:
+    """config/, launch/, models/ and package.xml in <prefix>/share/vps_ros, where colcon
+    installs them too and vps_ros.resources looks for them."""
+    files = [("share/vps_ros", ["package.xml"])]
+    for folder in SHARE_FOLDERS:
+        names = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / folder).iterdir()
+                       if p.is_file() and not p.name.startswith("."))
+        files.append((f"share/vps_ros/{folder}", names))
+    return files
+
+
+setup(install_requires=_requirements(REQUIREMENTS / "core.txt"), extras_require=_extras(),
+      data_files=_share_files())
