@@ -27,7 +27,8 @@ def test_without_a_choice_of_the_user_the_package_profile_is_set(tmp_path):
 
 @pytest.mark.parametrize("name", ["FASTDDS_DEFAULT_PROFILES_FILE",
                                   "FASTRTPS_DEFAULT_PROFILES_FILE",
-                                  "FASTDDS_BUILTIN_TRANSPORTS"])
+                                  "FASTDDS_BUILTIN_TRANSPORTS",
+                                  "FASTDDS_ENVIRONMENT_FILE"])
 def test_a_profile_or_transports_of_the_user_are_kept(tmp_path, name):
     environ = {name: "/robot/dds.xml"}
     line = use_large_frame_profile(environ, cwd=tmp_path)
