@@ -26,7 +26,7 @@ most camera drivers publish); ``--camera-profile`` gives the driver the package'
 DDS profile (config/fastdds.xml, a camera driver configured for large frames), otherwise
 it runs on Fast DDS's defaults. The node takes its own defaults (input_qos auto, the
 package's profile). ``--viewer`` adds a best-effort subscriber of ``panoptic`` in the
-driver, as rviz2 subscribes, and counts what it gets. ``--dds-transports`` sets Fast
+driver (a viewer) and counts what it gets. ``--dds-transports`` sets Fast
 DDS's FASTDDS_BUILTIN_TRANSPORTS for both processes (which replaces the profile).
 
 Without ``--model``: models/default.pt if it exists, otherwise a randomly initialised
@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--camera-profile", action="store_true",
                         help="the driver uses config/fastdds.xml (default: Fast DDS defaults)")
     parser.add_argument("--viewer", action="store_true",
-                        help="a best-effort subscriber of panoptic in the driver (as rviz2)")
+                        help="a best-effort subscriber of panoptic in the driver (a viewer)")
     parser.add_argument("--dds-transports", help="FASTDDS_BUILTIN_TRANSPORTS of both processes")
     parser.add_argument("--backend", choices=["torch", "openvino", "onnxruntime"],
                         help="the node's backend parameter (default: the params file's)")

@@ -5,7 +5,7 @@
 PLAN holds ``cameras`` (the node's camera names), ``frames`` (an .npz of RGB images
 ``image_<i>``), ``transport`` (raw|compressed), ``reliable`` (input QoS; best effort
 may lose a frame, which ``resend_after_s`` then sends again), ``outputs_reliable``
-(false: subscribe to the outputs best effort, as rviz2 does) and ``steps``,
+(false: subscribe to the outputs best effort, as a viewer may) and ``steps``,
 a list of actions run in order (see ``Driver.run_step``). Each step's outcome goes to
 OUT_DIR/results.json (one entry per step) and received panoptic maps to
 OUT_DIR/panoptic.npz (``<camera>_<step>``). Frames are sent one at a time and the
