@@ -113,9 +113,8 @@ def test_a_1080p_camera_reaches_the_node_and_a_best_effort_viewer_with_the_defau
         tmp_path, ros_env, checkpoint):
     """A camera driver publishing raw 1920x1080 frames reliable, as most do, with Fast
     DDS's default transports, and a viewer subscribing best effort (as our rviz2 config
-    did): over
-    those transports a best-effort subscriber of a reliable 1080p publisher gets nearly
-    nothing (docs/cameras.md). With the defaults (input_qos auto, the package's Fast DDS
+    did): over those transports a best-effort subscriber of a reliable 1080p publisher
+    gets nearly nothing (docs/cameras.md). With the defaults (input_qos auto, the package's Fast DDS
     profile) every frame reaches the node and every 8 MiB panoptic image the viewer."""
     ros_env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
     frames = synthetic_frames(3, 0, 1080, 1920)
