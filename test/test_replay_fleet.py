@@ -193,6 +193,16 @@ def test_ray_local_cluster_gives_the_same_totals(drives, model, tmp_path, capfd)
     assert sorted(r["drive"] for r in document["drives"]) == list(DRIVES)
 
 
+def test_a_ray_cluster_started_here_sends_no_usage_statistics(monkeypatch):
+    """Ray reports usage to its servers from a cluster's head unless told not to."""
+    from ray._common.usage import usage_lib
+    from vps_ros.replay.executors import import_ray
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    assert usage_lib.usage_stats_enabled()          # Ray's default
+    import_ray(local=True)
+    assert not usage_lib.usage_stats_enabled()
+
+
 def _fails(capsys, *args) -> str:
     assert fleet(*args) == 2
     captured = capsys.readouterr()

@@ -16,6 +16,7 @@ import os
 import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import urlsplit
 
@@ -199,11 +200,13 @@ class RayTasks:
             self._ray.shutdown()
 
 
-def import_ray(local: bool = False):
+def import_ray(local: bool = False) -> ModuleType:
     """Ray, or a ConfigError saying how to install it. ``local``: for a cluster of this
     machine alone, on 127.0.0.1; Ray on Linux otherwise looks for the machine's own IP
     first by reaching for a public DNS server (this switch, read when Ray is imported,
-    makes it take the loopback address, as it does on macOS and Windows)."""
+    makes it take the loopback address, as it does on macOS and Windows). Ray's usage
+    statistics, which a cluster started here would send to Ray's servers, are off."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if local:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
