@@ -21,7 +21,7 @@ from vps_ros.model import Segmenter
 from vps_ros.model.export import METADATA_KEY, TOLERANCE, export, read_onnx_info
 from vps_ros.model.engines import AcceleratedSegmenter
 from vps_ros.model.engines.exported import ExportedSegmenter
-from vps_ros.model.registry import LoadOptions, open_segmenter
+from vps_ros.model.registry import LoadOptions, model_classes, open_segmenter
 from vps_ros.pipeline import PipelineConfig, load_segmenter
 from vps_ros.types import ClassTable
 
@@ -73,6 +73,17 @@ def test_the_exported_file_carries_classes_thresholds_and_input_size(exported):
     finally:
         checkpoint.with_suffix(".moved").rename(checkpoint)
     assert alone.postprocess == THRESHOLDS and alone.input_size == (64, 128)
+
+
+def test_the_classes_option_must_name_the_exported_table(exported):
+    files = exported[2]
+    synthetic = ClassTable.builtin("synthetic")
+    for path in files.values():      # read from the metadata, whatever the backend
+        assert model_classes(str(path)) == synthetic
+        assert model_classes(str(path), LoadOptions(classes="synthetic")) == synthetic
+        with pytest.raises(ConfigError, match=r"exported for class table 'synthetic', but "
+                           r"classes asks for 'kitti-step'"):
+            open_segmenter(str(path), LoadOptions(backend="openvino", classes="kitti_step"))
 
 
 def _rewrite_metadata(source, target, change):
@@ -156,15 +167,65 @@ def test_an_engine_that_is_not_installed_falls_back_to_torch(exported, monkeypat
         open_segmenter(str(exported[2]["openvino"]), LoadOptions(backend="openvino"))
 
 
-def test_tensorrt_without_a_gpu_falls_back_to_torch(exported, caplog):
-    """This machine's ONNX Runtime has the CPU provider only: device cuda asks for
-    TensorRT/CUDA, which cannot run; torch then runs on the CPU (no GPU either)."""
+def test_cuda_without_a_gpu_runs_the_engine_on_the_cpu(exported, caplog):
+    """``device: cuda`` on a machine without a GPU runs on the CPU, with a warning, as
+    the torch backend does, and the engine asked for still runs."""
     with caplog.at_level(logging.WARNING, logger="vps_ros"):
         segmenter = load_segmenter(PipelineConfig(model=str(exported[0]),
                                                   backend="onnxruntime", device="cuda"))
-    assert segmenter.backend == "torch" and segmenter.device == "cpu"
-    assert segmenter.fallback.startswith("onnxruntime: device cuda: this ONNX Runtime has "
-                                         "no GPU execution provider (it has ")
+    assert isinstance(segmenter, AcceleratedSegmenter)
+    assert (segmenter.backend, segmenter.device, segmenter.fallback) == \
+        ("onnxruntime", "cpu", "")
+    assert "no CUDA device is available: running on the CPU" in caplog.text
+    exported_file = open_segmenter(str(exported[2]["onnx"]),
+                                   LoadOptions(device="cuda", backend="openvino"))
+    assert exported_file.device == "cpu"
+
+
+def test_onnxruntime_without_gpu_providers_cannot_serve_cuda():
+    """This machine's ONNX Runtime has the CPU provider only."""
+    from vps_ros.model.engines import EngineUnavailable, onnxruntime as ort_engine
+    with pytest.raises(EngineUnavailable, match="device cuda: this ONNX Runtime has no GPU "
+                       "execution provider"):
+        ort_engine.check_available("cuda")
+
+
+def test_a_gpu_provider_that_falls_back_to_the_cpu_is_unavailable(exported, monkeypatch):
+    """ONNX Runtime replaces a GPU provider that cannot start by the CPU without raising;
+    that must count as the engine being unavailable, not as running on the GPU. The
+    provider list is what check_available would give on a GPU build."""
+    from vps_ros.model.engines import EngineUnavailable, onnxruntime as ort_engine
+    monkeypatch.setattr(ort_engine, "providers", lambda device: [
+        ("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"])
+    with pytest.warns(UserWarning), \
+            pytest.raises(EngineUnavailable, match="CUDAExecutionProvider did not start"):
+        ort_engine.open_session(exported[2]["onnx"], "cuda", 1)
+
+
+def test_an_export_that_fails_at_run_time_runs_that_size_on_torch(exported, monkeypatch,
+                                                                   caplog):
+    """A new camera aspect needs a new export on its first frame; if that fails, the
+    frame and every later one of that size run on torch, the export is not retried,
+    and the reason is in ``fallback``."""
+    from vps_ros.model import engines
+    checkpoint, reference, _ = exported
+    segmenter = load_segmenter(PipelineConfig(model=str(checkpoint), backend="openvino",
+                                              threads=1, postprocess=THRESHOLDS))
+    attempts = []
+
+    def full_disk(net, source, size):
+        attempts.append(size)
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(engines, "_cached_export", full_disk)
+    image = cv2.resize(synthetic_frames(1)[0].image, (160, 120), interpolation=cv2.INTER_AREA)
+    with caplog.at_level(logging.WARNING, logger="vps_ros"):
+        for _ in range(2):
+            np.testing.assert_array_equal(segmenter.segment([image])[0].segment_map,
+                                          reference.segment([image])[0].segment_map)
+    assert attempts == [(96, 128)]
+    assert segmenter.fallback == ("openvino at 128x96: OSError: [Errno 28] No space left "
+                                  "on device")
+    assert "input 128x96 runs on torch" in caplog.text
 
 
 def test_openvino_runs_with_its_telemetry_off(exported):

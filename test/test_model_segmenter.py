@@ -77,6 +77,15 @@ def test_an_empty_batch_gives_no_results(segmenter):
     assert segmenter.segment([]) == []
 
 
+def test_a_very_wide_image_gets_at_least_one_row_of_32_in_the_network():
+    """Letterboxed at the input width 128, a 1x600 strip would be 0.2 rows high."""
+    torch.manual_seed(0)
+    letterbox = Segmenter(KMaXNet(SMALL, len(CLASSES)), CLASSES, postprocess=LOOSE)
+    assert letterbox.network_size([(1, 600)]) == (32, 128)
+    result = letterbox.segment([_image(1, 600)])[0]
+    assert result.image_size == (1, 600) and result.segment_map.shape == (1, 600)
+
+
 @pytest.mark.parametrize("image, message", [
     (np.zeros((64, 128), np.uint8), r"image 1 of the batch: expected an \(H, W, 3\) RGB array, "
                                     r"got shape \(64, 128\)"),

@@ -1,6 +1,7 @@
 """Pretrained transformers panoptic models (Mask2Former, OneFormer) as segmenters: tiny
 random models saved as a user's download and opened through the model registry."""
 import json
+import logging
 import math
 import shutil
 import subprocess
@@ -56,6 +57,17 @@ def test_a_saved_model_folder_segments_frames_of_any_size(models, kind):
         assert seg.is_thing.tolist() == CLASSES.is_thing_lut[seg.class_ids].tolist()
         assert seg.embeddings.shape == (seg.num_segments, 32)   # the decoder's width
         np.testing.assert_allclose(np.linalg.norm(seg.embeddings, axis=1), 1.0, atol=1e-5)
+    assert (segmenter.backend, segmenter.fallback) == ("torch", "")
+
+
+def test_an_engine_backend_asked_for_a_transformers_model_is_reported_as_a_fallback(
+        models, caplog):
+    """The node's default backend is openvino; these networks have no exporter."""
+    with caplog.at_level(logging.WARNING, logger="vps_ros"):
+        segmenter = open_segmenter(str(models["mask2former"]), LoadOptions(backend="openvino"))
+    assert segmenter.backend == "torch"
+    assert segmenter.fallback == "openvino: transformers models run on torch"
+    assert "backend openvino unavailable, running on torch" in caplog.text
 
 
 def test_outputs_are_the_models_own_with_its_normalisation_and_labels_mapped(tmp_path):

@@ -105,3 +105,13 @@ def test_a_config_of_a_model_type_transformers_does_not_know_is_named(tmp_path):
     cfg = train_config(tmp_path, {"type": "transformers", "source": str(tmp_path / "odd")})
     with pytest.raises(ConfigError, match="not a backbone transformers knows"):
         Trainer(cfg, "", data, data)
+
+
+@pytest.mark.parametrize("stored", ["{not json", "[1, 2]", '{"hidden_sizes": [8]}'])
+def test_a_damaged_stored_backbone_config_is_named(stored):
+    """A checkpoint's backbone.hf_config that is not JSON, not an object, or has no
+    model_type: one ConfigError naming the field."""
+    from vps_ros.model.hf_backbone import config_from_json
+    with pytest.raises(ConfigError, match="model.backbone.hf_config: not a transformers "
+                       "backbone config"):
+        config_from_json(stored)

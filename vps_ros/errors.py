@@ -19,3 +19,10 @@ class DataError(VpsRosError):
 
 class CheckpointError(VpsRosError):
     """A model checkpoint cannot be loaded (missing, truncated, mismatched)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` of an exception (``Type`` alone when it has no
+    message): the reason quoted when a library's multi-line error becomes one of ours."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -1,7 +1,7 @@
 """Segmenter + memory buffer + panoptic encoding, frame by frame (DESIGN.md).
 
 One :class:`Pipeline` per camera stream holds that stream's tracker state; several
-pipelines may share one :class:`~vps_ros.model.Segmenter`, and :func:`step_batch` runs
+pipelines may share one :class:`~vps_ros.model.MaskSegmenter`, and :func:`step_batch` runs
 one frame of each through a single batched model call (the node batches its cameras
 this way). ROS-free: the node, the offline replay and the tests all use this.
 """

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..config import from_mapping, to_mapping
-from ..errors import CheckpointError, VpsRosError
+from ..errors import CheckpointError, VpsRosError, first_line
 from ..types import ClassTable
 from .config import ModelConfig, PostprocessConfig
 from .network import KMaXNet
@@ -98,7 +98,7 @@ def _read(path: Path) -> dict[str, Any]:
                               f"{f' ({found.group(1)})' if found else ''}") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or not a checkpoint "
-                              f"({str(exc).splitlines()[0]})") from None
+                              f"({first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a vps_ros segmenter checkpoint (no "
                               f"format: {FORMAT!r} entry)")

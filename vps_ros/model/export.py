@@ -136,17 +136,20 @@ def export_onnx(segmenter: Segmenter, path: str | Path, source: str = "",
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # concurrent exports
     # With gradients on, torch's transformer layers take their plain path (the fused
     # inference kernel, _transformer_encoder_layer_fwd, has no ONNX form).
-    with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes are fixed
-        torch.onnx.export(_Exportable(segmenter).eval(),
-                          (torch.zeros(1, height, width, 3, dtype=torch.uint8),), str(partial),
-                          input_names=["image"], output_names=list(OUTPUTS),
-                          opset_version=OPSET, dynamo=False)
-    model = onnx.load(str(partial))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, info.to_json()
-    onnx.save(model, str(partial))
-    partial.replace(path)
+    try:
+        with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes are fixed
+            torch.onnx.export(_Exportable(segmenter).eval(),
+                              (torch.zeros(1, height, width, 3, dtype=torch.uint8),),
+                              str(partial), input_names=["image"], output_names=list(OUTPUTS),
+                              opset_version=OPSET, dynamo=False)
+        model = onnx.load(str(partial))
+        entry = model.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, info.to_json()
+        onnx.save(model, str(partial))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)   # what a failed export left
     return info
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from .backbone import ConvBNReLU
 from .config import ModelConfig
 from .hub import is_hub_id, parse_hub_id
@@ -48,12 +48,12 @@ class TransformersBackbone(nn.Module):
 def config_from_json(text: str) -> Any:
     """The ``transformers`` config stored as JSON (no file or network access)."""
     from transformers import AutoConfig
-    mapping = json.loads(text)
     try:
+        mapping = json.loads(text)
         return AutoConfig.for_model(mapping.pop("model_type"), **mapping)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # JSONDecodeError too
         raise ConfigError(f"model.backbone.hf_config: not a transformers backbone config "
-                          f"this version understands ({exc})") from None
+                          f"this version understands ({first_line(exc)})") from None
 
 
 def resolve_backbone(model: ModelConfig) -> tuple[ModelConfig, dict[str, torch.Tensor] | None]:
@@ -88,11 +88,11 @@ def resolve_backbone(model: ModelConfig) -> tuple[ModelConfig, dict[str, torch.T
             body, state = AutoBackbone.from_config(config), None
     except OSError as exc:
         raise ConfigError(f"model.backbone.source {backbone.source!r}: cannot be read "
-                          f"({_first_line(exc)}); when offline (HF_HUB_OFFLINE=1) it must "
+                          f"({first_line(exc)}); when offline (HF_HUB_OFFLINE=1) it must "
                           "be in the transformers cache") from None
     except (ValueError, KeyError, AttributeError) as exc:
         raise ConfigError(f"model.backbone.source {backbone.source!r}: not a backbone "
-                          f"transformers knows ({_first_line(exc)})") from None
+                          f"transformers knows ({first_line(exc)})") from None
     resolved = dataclasses.replace(backbone, hf_config=config.to_json_string(use_diff=False))
     return dataclasses.replace(model, backbone=resolved, widths=list(body.channels)), state
 
@@ -107,7 +107,3 @@ def _location(source: str) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"model.backbone.source {source!r}: neither a hub id "
                           f"(hf:ORG/NAME[@REVISION]) nor a folder with config.json")
     return str(path), {"local_files_only": True}
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

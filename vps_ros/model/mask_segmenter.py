@@ -64,7 +64,7 @@ class MaskSegmenter(abc.ABC):
         if self.resize == "stretch":
             return self.input_size
         width = self.input_size[1]
-        return max(-(-round(h * width / w) // 32) * 32 for h, w in image_sizes), width
+        return max(32, *(-(-round(h * width / w) // 32) * 32 for h, w in image_sizes)), width
 
     @abc.abstractmethod
     def predict(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
@@ -75,9 +75,12 @@ class MaskSegmenter(abc.ABC):
         association features of the queries."""
 
     def warm_up(self) -> None:
-        """One call on a blank image: a network's first call is several times slower
-        (allocations, kernel selection, compilation); pay it here rather than on the
-        first camera frame."""
+        """One call on a blank image at :attr:`input_size`: a network's first call is
+        several times slower (allocations, kernel selection, compilation); pay it here
+        rather than on the first camera frame. A camera whose aspect needs another
+        network size (letterbox) pays its own first call (with an engine or
+        ``compile``: an export or a compilation) on its first frame; set
+        input_height/input_width to that size to pay it here (docs/cameras.md)."""
         self.segment([np.zeros(self.input_size + (3,), np.uint8)])
 
     def segment(self, images: Sequence[np.ndarray], at_input_resolution: bool = True

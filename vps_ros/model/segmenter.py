@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import first_line
 from ..types import ClassTable
 from .backbone import fuse_conv_bn
 from .checkpoint import load_checkpoint
@@ -29,11 +30,13 @@ class Segmenter(MaskSegmenter):
     weights: constant-folded, pre-packed convolution weights and fused element-wise
     operations: on the 2-core development CPU the network's median fell from ~60 to
     ~50 ms, and the node's latency at 10 Hz from 173 to 99 ms (docs/benchmarks.md). The
-    compilation happens on the first call (:meth:`warm_up`), takes about a minute on a
-    2-core CPU the first time and is cached on disk for the next start. Compiled, the network
-    sees one image at a time, so that the number of cameras in a batch never triggers a
-    new compilation. If compiling fails (no C++ compiler, say), the segmenter logs why
-    and runs the network as it is.
+    compilation happens on the first call at each network input size (:meth:`warm_up`
+    compiles :attr:`input_size`; a letterboxed camera of another aspect compiles its own
+    size on its first frame), takes about a minute on a 2-core CPU the first time and is
+    cached on disk for the next start. Compiled, the network sees one image at a time,
+    so that the number of cameras in a batch never triggers a new compilation. If
+    compiling fails (no C++ compiler, say), the segmenter logs why and runs the network
+    as it is.
     """
 
     def __init__(self, net: KMaXNet, classes: ClassTable, device: str = "cpu",
@@ -57,7 +60,8 @@ class Segmenter(MaskSegmenter):
 
     @property
     def input_size(self) -> tuple[int, int]:
-        """(height, width) every image is resized to."""
+        """(height, width) the network was trained at (:meth:`network_size` of a batch
+        keeps its width)."""
         return self._net.config.input_size
 
     @property
@@ -79,8 +83,8 @@ class Segmenter(MaskSegmenter):
         return self.run_network(tensor.contiguous(memory_format=torch.channels_last))
 
     def run_network(self, tensor: torch.Tensor) -> dict:
-        """The network's outputs for a (B, 3, H, W) float batch at :attr:`input_size`
-        (compiled if asked for and possible)."""
+        """The network's outputs for a (B, 3, H, W) float batch at a network size
+        (:meth:`network_size`; compiled if asked for and possible)."""
         with torch.inference_mode(), autocast(self.device):
             if self._compiled is None:
                 return self._net(tensor)
@@ -89,7 +93,7 @@ class Segmenter(MaskSegmenter):
                         for i in range(len(tensor))]
             except Exception as exc:  # compilation needs a C++ toolchain; the network does not
                 log.warning("torch.compile of the segmenter failed, running it uncompiled: "
-                            "%s: %s", type(exc).__name__, (str(exc).splitlines() or [""])[0])
+                            "%s", first_line(exc))
                 self._compiled = None
                 return self._net(tensor)
             return {key: torch.cat([out[key] for out in outs]) for key in outs[0]}

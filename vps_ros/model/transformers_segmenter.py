@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, first_line
 from ..types import ClassTable
 from .hub import is_hub_id, parse_hub_id
 from .config import PostprocessConfig
@@ -138,10 +138,6 @@ class TransformersSegmenter(MaskSegmenter):
     def input_size(self) -> tuple[int, int]:
         return self._input_size
 
-    @property
-    def embed_dim(self) -> int:
-        return int(self._norm.normalized_shape[0])
-
     def predict(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
         height, width = batch.shape[1:3]
         pixels = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
@@ -189,16 +185,23 @@ def load(source: str, options: LoadOptions) -> TransformersSegmenter:
         model = model_class.from_pretrained(folder, use_safetensors=True,
                                             local_files_only=True)
     except Exception as exc:  # corrupt or mismatched weights: any error of the loader
-        raise CheckpointError(f"{where}: its weights cannot be loaded ({_first_line(exc)})"
+        raise CheckpointError(f"{where}: its weights cannot be loaded ({first_line(exc)})"
                               ) from None
     task_inputs = _task_inputs(transformers, folder, model.config, where) \
         if architecture.task_input else None
     input_size = options.input_size or preprocessing.input_size
     if not options.input_size:
-        log.info("%s: input size %dx%d (from its preprocessor config; set input_height/"
-                 "input_width to change it)", where, *input_size)
-    return TransformersSegmenter(model, architecture, table, index, preprocessing, input_size,
-                                 options.device, options.postprocess, task_inputs)
+        log.info("%s: input size %dx%d (width x height, from its preprocessor config or "
+                 "the default %dx%d; set input_height/input_width to change it)", where,
+                 input_size[1], input_size[0], DEFAULT_INPUT_SIZE[1], DEFAULT_INPUT_SIZE[0])
+    segmenter = TransformersSegmenter(model, architecture, table, index, preprocessing,
+                                      input_size, options.device, options.postprocess,
+                                      task_inputs)
+    if options.backend != "torch":   # no exporter for these networks: say so, as engines do
+        log.warning("%s: backend %s unavailable, running on torch: transformers models run "
+                    "on torch", where, options.backend)
+        segmenter.fallback = f"{options.backend}: transformers models run on torch"
+    return segmenter
 
 
 def classes(source: str, options: LoadOptions) -> ClassTable:
@@ -233,9 +236,9 @@ def model_folder(source: str) -> Path:
                           f"fetch it once on a machine online ({fetch}), or point the "
                           "model at a downloaded folder") from None
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
-        raise ConfigError(f"model {source!r}: {_first_line(exc)}") from None
+        raise ConfigError(f"model {source!r}: {first_line(exc)}") from None
     except HfHubHTTPError as exc:
-        raise ConfigError(f"model {source!r}: the hub refused it ({_first_line(exc)})") from None
+        raise ConfigError(f"model {source!r}: the hub refused it ({first_line(exc)})") from None
 
 
 def read_config(folder: Path, where: str) -> dict[str, Any]:
@@ -301,7 +304,7 @@ def _task_inputs(transformers, folder: Path, config, where: str) -> torch.Tensor
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except Exception as exc:  # unreadable tokenizer files
-        raise unavailable(f"they cannot be read ({_first_line(exc)})") from None
+        raise unavailable(f"they cannot be read ({first_line(exc)})") from None
     if tokenizer.unk_token is not None and tokenizer.unk_token in tokenizer.tokenize(TASK):
         raise unavailable(f"its vocabulary does not hold the words of {TASK!r}")
     ids = tokenizer([TASK], padding="max_length", max_length=int(config.task_seq_len),
@@ -362,8 +365,3 @@ def _attribute(obj: Any, dotted: str) -> Any:
     for name in dotted.split("."):
         obj = getattr(obj, name)
     return obj
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")

@@ -14,6 +14,7 @@ it); an exported file, which has no torch network, raises a clear error.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import logging
@@ -23,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import ConfigError, VpsRosError
+from ...errors import ConfigError, VpsRosError, first_line
 from ... import __version__
+from ...types import ClassTable
 from ..export import FORMATS, VERSION, export_onnx, read_onnx_info
-from ..mask_segmenter import MaskSegmenter
+from ..mask_segmenter import MaskSegmenter, resolve_device
 from ..registry import LoadOptions
 from .exported import ExportedSegmenter
 
@@ -63,17 +65,18 @@ def open_exported(source: str, options: LoadOptions) -> ExportedSegmenter:
     if options.backend not in readers:
         raise ConfigError(f"model {source}: an exported network runs on backend "
                           f"{' or '.join(readers)}, not {options.backend!r}")
+    device = resolve_device(options.device)
     module = engine(options.backend)
-    module.check_available(options.device)
+    module.check_available(device)
     info = _read_info(path)
+    _check_classes(source, info.classes, options)
     if options.input_size and tuple(options.input_size) != info.input_size:
         raise ConfigError(f"model {source} was exported for input {info.input_size[1]}x"
                           f"{info.input_size[0]}, but input_width x input_height ask for "
                           f"{options.input_size[1]}x{options.input_size[0]}: export it again "
                           "with --height and --width, or set both to 0")
-    session = module.open_session(path, options.device, torch.get_num_threads())
-    return ExportedSegmenter(info, session, options.backend, options.device,
-                             options.postprocess)
+    session = module.open_session(path, device, torch.get_num_threads())
+    return ExportedSegmenter(info, session, options.backend, device, options.postprocess)
 
 
 def load(source: str, options: LoadOptions) -> ExportedSegmenter:
@@ -85,6 +88,24 @@ def load(source: str, options: LoadOptions) -> ExportedSegmenter:
         raise ConfigError(f"model {source}: backend {options.backend}: {exc}") from None
 
 
+def classes(source: str, options: LoadOptions) -> ClassTable:
+    """The class table of an exported file's outputs (its metadata), without opening an
+    engine."""
+    table = _read_info(Path(source)).classes
+    _check_classes(source, table, options)
+    return table
+
+
+def _check_classes(source: str, table: ClassTable, options: LoadOptions) -> None:
+    """The ``classes`` option names the table the network was exported with, or none."""
+    if options.classes:
+        from ...metrics.cli import load_classes
+        asked = load_classes(options.classes)
+        if asked != table:
+            raise ConfigError(f"model {source}: exported for class table {table.name!r}, but "
+                              f"classes asks for {asked.name!r}")
+
+
 def accelerate(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> MaskSegmenter:
     """``segmenter`` (a checkpoint's torch network) on ``options.backend``: exported to
     ONNX (cached by the checkpoint's contents and input size) and opened on that engine,
@@ -93,6 +114,7 @@ def accelerate(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
     logged warning and the reason in its ``fallback``."""
     if options.backend == "torch":
         return segmenter
+    options = dataclasses.replace(options, device=segmenter.device)  # "cuda" resolved
     try:
         module = engine(options.backend)
         module.check_available(options.device)
@@ -100,8 +122,7 @@ def accelerate(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
     except ConfigError:
         raise
     except Exception as exc:  # any engine or export failure: run on torch, say why
-        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}" \
-            if not isinstance(exc, VpsRosError) else str(exc)
+        reason = str(exc) if isinstance(exc, VpsRosError) else first_line(exc)
         log.warning("backend %s unavailable for %s, running on torch instead: %s",
                     options.backend, source, reason)
         segmenter.fallback = f"{options.backend}: {reason}"
@@ -114,14 +135,16 @@ class AcceleratedSegmenter(MaskSegmenter):
     (:meth:`MaskSegmenter.network_size`), and an exported graph has one shape. The
     checkpoint's input size is exported and opened at once (a failure then falls back
     to torch at configure); another size on the first batch that needs it (an export
-    of seconds, cached on disk for the next start)."""
+    of seconds, cached on disk for the next start). If that fails (a full disk, a
+    read-only cache), that size runs on torch from then on, logged and recorded in
+    :attr:`fallback`, rather than failing, and retrying, every batch."""
 
     def __init__(self, segmenter: MaskSegmenter, source: str, options: LoadOptions) -> None:
         super().__init__(segmenter.classes, options.device, segmenter.postprocess)
         self.backend = options.backend
         self._torch, self._source, self._options = segmenter, source, options
-        self._engines: dict[tuple[int, int], ExportedSegmenter] = {}
-        self._engine(segmenter.input_size)
+        self._engines: dict[tuple[int, int], MaskSegmenter] = {}
+        self._engines[segmenter.input_size] = self._open(segmenter.input_size)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -130,13 +153,22 @@ class AcceleratedSegmenter(MaskSegmenter):
     def predict(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
         return self._engine((batch.shape[1], batch.shape[2])).predict(batch)
 
-    def _engine(self, size: tuple[int, int]) -> ExportedSegmenter:
+    def _engine(self, size: tuple[int, int]) -> MaskSegmenter:
         if size not in self._engines:
-            path = _cached_export(self._torch, self._source, size)
-            self._engines[size] = open_exported(str(path), LoadOptions(
-                self.device, size, self._torch.postprocess, self._options.compile,
-                self.backend))
+            try:
+                self._engines[size] = self._open(size)
+            except Exception as exc:  # any export or engine failure: torch for this size
+                reason = str(exc) if isinstance(exc, VpsRosError) else first_line(exc)
+                log.warning("backend %s: input %dx%d runs on torch: %s", self.backend,
+                            size[1], size[0], reason)
+                self.fallback = f"{self.backend} at {size[1]}x{size[0]}: {reason}"
+                self._engines[size] = self._torch
         return self._engines[size]
+
+    def _open(self, size: tuple[int, int]) -> ExportedSegmenter:
+        path = _cached_export(self._torch, self._source, size)
+        return open_exported(str(path), LoadOptions(
+            self.device, size, self._torch.postprocess, self._options.compile, self.backend))
 
 
 def _cached_export(segmenter: MaskSegmenter, source: str, size: tuple[int, int]) -> Path:

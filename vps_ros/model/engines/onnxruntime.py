@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import first_line
 from ..export import OUTPUTS
 
 
@@ -58,9 +59,13 @@ def open_session(path: Path, device: str, threads: int):
         session = ort.InferenceSession(str(path), options, providers=chosen)
     except Exception as exc:  # e.g. a CUDA provider without a usable GPU
         if device.startswith("cuda"):
-            raise EngineUnavailable(f"device {device}: {type(exc).__name__}: "
-                                    f"{(str(exc).splitlines() or [''])[0]}") from None
+            raise EngineUnavailable(f"device {device}: {first_line(exc)}") from None
         raise
+    if device.startswith("cuda") and session.get_providers()[0] == "CPUExecutionProvider":
+        # ONNX Runtime falls back to the CPU by itself when the GPU providers fail to start
+        gpu = " and ".join(name for name, _ in chosen[:-1])
+        raise EngineUnavailable(f"device {device}: {gpu} did not start (ONNX Runtime fell "
+                                "back to the CPU)")
     names = list(OUTPUTS)
 
     def run(image: np.ndarray) -> tuple[np.ndarray, ...]:

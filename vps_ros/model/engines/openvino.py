@@ -43,7 +43,7 @@ def check_available(device: str) -> None:
 
 def read_info(path: Path) -> ExportInfo:
     """The metadata of an exported OpenVINO IR, checked against its graph."""
-    from ...errors import CheckpointError
+    from ...errors import CheckpointError, first_line
     ov = import_openvino()
     if not path.is_file() or not path.with_suffix(".bin").is_file():
         raise CheckpointError(f"{path}: OpenVINO IR not found (needs {path.name} and "
@@ -51,8 +51,7 @@ def read_info(path: Path) -> ExportInfo:
     try:
         model = ov.Core().read_model(str(path))
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: not an OpenVINO IR ({str(exc).splitlines()[0]})") \
-            from None
+        raise CheckpointError(f"{path}: not an OpenVINO IR ({first_line(exc)})") from None
     text = (model.get_rt_info([METADATA_KEY]).astype(str)
             if model.has_rt_info([METADATA_KEY]) else None)
     info = ExportInfo.from_json(text, str(path))
