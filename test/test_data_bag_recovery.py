@@ -267,3 +267,21 @@ def test_repair_skips_a_damaged_chunk_inside_a_bag_whose_end_is_intact(drive, tm
         assert reader.topics[bags.IMAGE_TOPIC].msgcount == FRAMES - 1
     read = frames_read(tmp_path / "repaired")
     assert [s for s, _, _ in read] == [f.stamp_ns for k, f in enumerate(frames) if k != 2]
+
+
+def test_a_repair_that_cannot_write_blames_the_output_and_leaves_no_half_bag(
+        original, tmp_path, monkeypatch):
+    """A full disk while writing OUT is the OS's error about OUT, not "IN is corrupt",
+    and OUT, created by the repair, is removed rather than left without metadata."""
+    from rosbags.rosbag2 import Writer
+    from vps_ros.data.bag_command import repair
+    _, bag = original
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Writer, "write", full_disk)
+    out = tmp_path / "repaired"
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        repair(bag, out)
+    assert not isinstance(raised.value, DataError)
+    assert not out.exists()

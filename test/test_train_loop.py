@@ -1,12 +1,14 @@
 """The training loop on hand-made videos: steps lower the loss, a tiny model overfits
 two frames, resume continues exactly, checkpoints hold what the model card needs."""
 import json
+import sys
 
 import pytest
 import torch
 
 from scenes import CLASSES, SMALL, ToyVideos
 from vps_ros.config import from_mapping, to_mapping
+from vps_ros.errors import ConfigError, DataError
 from vps_ros.model import Segmenter
 from vps_ros.model.checkpoint import load_checkpoint
 from vps_ros.train.config import TrainConfig
@@ -96,3 +98,35 @@ def test_checkpoints_hold_weights_config_classes_and_training_facts(tmp_path):
     assert [h["step"] for h in history if "val" in h] == [2, 3]
     segmenter = Segmenter.from_checkpoint(final)
     assert len(segmenter.segment([next(iter(data)).image])) == 1
+
+
+def test_a_stop_step_already_reached_is_refused(tmp_path):
+    data = ToyVideos(2, 3, 64, 128)
+    first = Trainer(config(tmp_path, 4, checkpoint_every=100), "", data, data)
+    with pytest.raises(ConfigError, match="stop at step 0: training is at step 0 already"):
+        first.run(stop_at=0)
+    first.run(stop_at=2)
+    again = Trainer(config(tmp_path, 4), "", data, data)
+    again.resume()
+    with pytest.raises(ConfigError, match="stop at step 2: training is at step 2 already"):
+        again.run(stop_at=2)
+
+
+def test_an_error_while_validating_names_the_step_that_ran(tmp_path):
+    """Validation follows step 2 (val_every 2); its error belongs to step 2, not 3."""
+    data = ToyVideos(2, 3, 64, 128)
+    trainer = Trainer(config(tmp_path, 4, val_every=2), "", data, data)
+
+    def no_frames() -> None:
+        raise DataError("val frames: the dataset has no annotated frames")
+    trainer.validate = no_frames
+    with pytest.raises(DataError, match="^rank 0, step 2: val frames"):
+        trainer.run()
+
+
+def test_tensorboard_without_its_package_says_how_to_get_it(tmp_path, monkeypatch):
+    from vps_ros.train.events import EventLog
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(ConfigError, match=r"pip install 'vps_ros\[train\]'\), or set "
+                       "tensorboard: false"):
+        EventLog(tmp_path / "tensorboard")

@@ -15,6 +15,7 @@ whose end is intact is skipped, not fatal) and writes what it read with ``rosbag
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -104,12 +105,16 @@ def repair(bag: Path, out: Path, storage: str | None = None) -> int:
         for key, value in source.custom.items():
             writer.set_custom_data(key, value)
         count = 0
-        with writer:
-            conns = {name: _add_connection(writer, topic, store, bag)
-                     for name, topic in source.topics.items()}
-            for topic, stamp, raw in source.messages():
-                writer.write(conns[topic], stamp, raw)
-                count += 1
+        try:
+            with writer:
+                conns = {name: _add_connection(writer, topic, store, bag)
+                         for name, topic in source.topics.items()}
+                for topic, stamp, raw in source.messages():
+                    writer.write(conns[topic], stamp, raw)
+                    count += 1
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)   # ours (it did not exist): no half bag
+            raise
     return count
 
 

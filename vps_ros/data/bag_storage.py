@@ -118,10 +118,12 @@ class BagSource:
             except _BAG_ERRORS as exc:
                 raise _unreadable(self.path, exc) from None
             return
+        scan = _mcap_scan if self.storage == "mcap" else _sqlite_scan
         for path in self._files:
-            scan = _mcap_scan if self.storage == "mcap" else _sqlite_scan
-            for topic, stamp, raw in scan(path, _Tally(), wanted):
-                yield topic, stamp, raw
+            try:
+                yield from scan(path, _Tally(), wanted)
+            except _BAG_ERRORS as exc:
+                raise _unreadable(self.path, exc) from None
 
 
 def _unreadable(path: Path, exc: BaseException) -> DataError:
@@ -170,11 +172,14 @@ def open_bag(path: Path, stream: bool = False) -> Iterator[BagSource]:
                 raise _unreadable(path, exc) from None
             reader = None
     try:
-        yield recovered(path) if reader is None else _complete_source(path, storage, reader)
-    except DataError:
-        raise
-    except _BAG_ERRORS as exc:
-        raise _unreadable(path, exc) from None
+        try:
+            source = recovered(path) if reader is None else \
+                _complete_source(path, storage, reader)
+        except DataError:
+            raise
+        except _BAG_ERRORS as exc:
+            raise _unreadable(path, exc) from None
+        yield source      # errors of the caller's own code pass through as they are
     finally:
         if reader is not None:
             reader.close()
@@ -350,14 +355,10 @@ def _mcap_scan(path: Path, tally: _Tally, wanted: set[str] | None
         f.seek(0)
         size = path.stat().st_size
         records = StreamReader(f, emit_chunks=True, record_size_limit=size).records
-        ended = False
-        while True:
+        while True:   # the reader ends after the footer, where this loop stops already
             offset = f.tell()
             try:
                 record = next(records)
-            except StopIteration:
-                ended = True
-                break
             except EndOfFile:
                 tally.cut = f"cut at byte {offset} of {size}"
                 tally.loss()
@@ -393,11 +394,7 @@ def _mcap_scan(path: Path, tally: _Tally, wanted: set[str] | None
                 elif isinstance(item, Metadata) and item.name == "rosbag2":
                     tally.custom.update(_custom_of(item.metadata.get("serialized_metadata", "")))
             if isinstance(record, Footer):
-                ended = True
                 break
-        if not ended and tally.cut is None:
-            tally.cut = f"cut at byte {f.tell()} of {size}"
-            tally.loss()
 
 
 def _chunk_records(chunk: Chunk) -> list:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 class EventLog:
     """Scalars written with ``torch.utils.tensorboard``; with no folder, nothing is written
@@ -15,7 +17,12 @@ class EventLog:
     def __init__(self, folder: Path | None) -> None:
         self._writer = None
         if folder is not None:
-            from torch.utils.tensorboard import SummaryWriter
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("tensorboard: true needs the tensorboard package (pip "
+                                  "install 'vps_ros[train]'), or set tensorboard: false in "
+                                  "the training config") from None
             self._writer = SummaryWriter(str(folder))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..config import to_mapping
 from ..data.frames import VideoDataset
-from ..errors import CheckpointError, DataError, VpsRosError
+from ..errors import CheckpointError, ConfigError, DataError, VpsRosError
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.hf_backbone import resolve_backbone
 from ..model.network import KMaXNet
@@ -135,11 +135,15 @@ class Trainer:
         A VpsRosError raised while training (a bad frame read by this rank) names the
         rank and step."""
         total = self.config.total_steps
+        if stop_at is not None and stop_at <= self.step:
+            raise ConfigError(f"stop at step {stop_at}: training is at step {self.step} "
+                              "already; give a later step")
         end = total if stop_at is None else min(stop_at, total)
+        self._in_step = self.step + 1
         try:
             self._loop(end)
         except VpsRosError as exc:
-            raise type(exc)(f"rank {self.dist.rank}, step {self.step + 1}: {exc}") from None
+            raise type(exc)(f"rank {self.dist.rank}, step {self._in_step}: {exc}") from None
         finally:
             self.events.close()
         self.dist.barrier()
@@ -164,6 +168,7 @@ class Trainer:
                    dynamic_ncols=True, disable=not self.dist.is_main)
         with bar:
             while self.step < end:
+                self._in_step = self.step + 1   # validation and saving belong to it too
                 start = time.perf_counter()
                 micro = [next_batch(batches).to(self.device)
                          for _ in range(self.shard.accumulate)]
