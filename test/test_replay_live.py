@@ -1,6 +1,7 @@
 """``vps-ros replay --mode live``: the real perception node in its own process over DDS.
 With --lossless it computes exactly what the offline replay computes; paced at the
 recorded rate every frame is accounted for (answered or dropped)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,28 @@ def test_live_lossless_with_two_cameras_scores_each_as_offline(tmp_path, ros_env
             {k: offline["cameras"][camera][k] for k in SCORES}
     assert_same_outputs(tmp_path / "offline.bag", tmp_path / "live.bag", ["front", "rear"],
                         [1_000_000_000 + k * 100_000_000 for k in range(len(front))])
+
+
+def test_a_player_that_fails_to_start_stops_the_node_it_started(tmp_path, ros_env,
+                                                                 monkeypatch):
+    """The node goes straight to active; a failure after starting it (here: the player's
+    DDS setup) must not leave it running without a parent. Both run on loopback
+    discovery whatever the caller's range."""
+    from vps_ros.pipeline import PipelineConfig
+    from vps_ros.replay.cameras import Camera
+    from vps_ros.ros.replay_live import LiveEngine
+    from vps_ros.types import ClassTable
+    model, params = small_model(tmp_path)
+    monkeypatch.setenv("ROS_DOMAIN_ID", ros_env["ROS_DOMAIN_ID"])
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
+
+    def no_player(self):
+        raise RuntimeError("the player could not start")
+    monkeypatch.setattr(LiveEngine, "_start_player", no_player)
+    engine = LiveEngine(PipelineConfig(model=str(model)), [Camera("cam", "/camera/image_raw")],
+                        ClassTable.builtin("synthetic"), params, True, None)
+    with pytest.raises(RuntimeError, match="the player could not start"):
+        engine.__enter__()
+    assert engine.process.poll() is not None
+    assert engine.process.args == engine.command
+    assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"

@@ -73,7 +73,10 @@ def test_values_of_the_parameters_file_keep_their_ros_types():
     ({"input_height": 100, "input_width": 128}, False, "not a multiple of 32"),
     ({"cameras": ["front", "front"]}, False, "names must be unique"),
     ({"cameras": ["front", ""]}, False, "empty name is only allowed"),
-    ({"cameras": ["front", "left"], "topics.image": "/cam"}, False, "absolute names"),
+    ({"cameras": ["front", "left"], "topics.image": "/cam"}, False, "absolute and private"),
+    ({"cameras": ["front", "left"], "topics.panoptic": "~/panoptic"}, False,
+     "absolute and private names (~/panoptic)"),
+    ({"cameras": ["front"], "topics.panoptic": "~/panoptic"}, False, ""),
     ({"cameras": ["front cam"]}, False, "not a valid namespace"),
     ({"no_such": 1}, False, "no_such is not a parameter"),
 ])

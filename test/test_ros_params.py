@@ -33,3 +33,26 @@ def test_ranges_and_choices_come_from_the_field_declarations():
     assert descriptor(LEAVES["tracker.mode"]).additional_constraints.startswith("one of: hila_mb")
     assert not descriptor(LEAVES["model"]).floating_point_range
     assert not descriptor(LEAVES["model"]).integer_range
+
+
+def test_a_misspelled_parameter_is_named_with_the_closest_real_one(ros_env, monkeypatch, capfd):
+    """rclpy ignores parameters a node does not declare; the node says so, and goes on."""
+    import rclpy
+    from rclpy.parameter import Parameter
+    from vps_ros.ros.perception_node import PerceptionNode
+    for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
+        monkeypatch.setenv(key, ros_env[key])
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = PerceptionNode(context=context, parameter_overrides=[
+            Parameter("tracker.lamda", value=0.5), Parameter("tracker.tau", value=12),
+            Parameter("use_sim_time", value=False), Parameter("qos_overrides./image.depth",
+                                                              value=3)])
+        assert node.get_parameter("tracker.tau").value == 12
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    err = capfd.readouterr().err
+    assert "unknown parameter tracker.lamda (did you mean tracker.lam?): ignored" in err
+    assert "use_sim_time" not in err and "qos_overrides" not in err

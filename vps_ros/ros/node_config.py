@@ -82,10 +82,10 @@ class NodeConfig(PipelineConfig):
                                   "(letters, digits, _ and /)")
         absolute = [t for t in (self.topics.image, self.topics.panoptic, self.topics.objects,
                                 self.topics.overlay, self.topics.panoptic_color)
-                    if t.startswith("/")]
+                    if t.startswith(("/", "~"))]
         if absolute and len(cameras) > 1:
-            raise ConfigError(f"topics: absolute names ({', '.join(absolute)}) cannot be "
-                              "shared by several cameras; use relative names")
+            raise ConfigError(f"topics: absolute and private names ({', '.join(absolute)}) "
+                              "cannot be shared by several cameras; use relative names")
 
 
 #: Parameters that may change while the node is configured; they apply from the next

@@ -6,6 +6,7 @@ The descriptor of each parameter carries the field's description, its range
 """
 from __future__ import annotations
 
+import difflib
 import typing
 from typing import Any
 
@@ -20,6 +21,8 @@ from vps_ros.errors import ConfigError
 from .node_config import NodeConfig, config_from_values, is_runtime, node_parameters
 
 _INT64_MAX = 2 ** 63 - 1
+RCLPY_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+RCLPY_PREFIXES = ("qos_overrides.",)
 _TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER,
           float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING}
 _ARRAY_TYPES = {bool: Parameter.Type.BOOL_ARRAY, int: Parameter.Type.INTEGER_ARRAY,
@@ -70,6 +73,20 @@ def declare(node: Node) -> None:
             node.declare_parameter(leaf.name, default, descriptor(leaf))
         except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             raise ConfigError(f"parameter {leaf.name}: {exc}") from None
+
+
+def unknown_overrides(node: Node) -> list[str]:
+    """Parameters given to the node (``-p``, a parameters file) that it does not declare,
+    each with the declared name closest to it: a misspelled name would otherwise be
+    ignored without a word. rclpy's own parameters are not counted."""
+    declared = {leaf.name for leaf in node_parameters()}
+    lines = []
+    for name in sorted(set(node._parameter_overrides) - declared):
+        if name in RCLPY_PARAMETERS or name.startswith(RCLPY_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, sorted(declared), n=1)
+        lines.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return lines
 
 
 def read(node: Node) -> NodeConfig:

@@ -54,6 +54,7 @@ from .qos import OUTPUT_QOS, adapted_reliability, input_qos
 from .stream_stats import StreamStats
 
 ERROR_LOG_PERIOD_S = 5.0
+STOP_NOTICE_S = 5.0         # stop() says it is waiting for the inference thread after this
 QOS_CHECK_PERIOD_S = 1.0    # input_qos auto: seconds between looks at the publishers
 
 
@@ -70,20 +71,23 @@ class Waiting:
 
 @dataclass
 class Throttle:
-    """At most one log line per period; the next one says how many were held back."""
+    """At most one log line per period; the next one says how many were held back.
+    Called from the executor's and the inference thread alike."""
 
     period_s: float
     last: float = -float("inf")
     held: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, log: Callable[[str], Any], message: str) -> None:
-        now = time.monotonic()
-        if now - self.last < self.period_s:
-            self.held += 1
-            return
-        more = f" ({self.held} more since the last report)" if self.held else ""
+        with self._lock:
+            now = time.monotonic()
+            if now - self.last < self.period_s:
+                self.held += 1
+                return
+            more = f" ({self.held} more since the last report)" if self.held else ""
+            self.last, self.held = now, 0
         log(message + more)
-        self.last, self.held = now, 0
 
 
 @dataclass
@@ -114,6 +118,8 @@ class PerceptionNode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         self._inference_thread = inference_thread
         params.declare(self)
+        for line in params.unknown_overrides(self):
+            self.get_logger().error(f"unknown parameter {line}: ignored")
         self._config: NodeConfig = params.read(self)
         self._enabled = self._config.enable
         self._streams: list[CameraStream] = []
@@ -244,7 +250,12 @@ class PerceptionNode(LifecycleNode):
         if self._queue is not None:
             self._queue.close()
         if self._worker is not None:
-            self._worker.join(timeout=30)
+            # Wait for the batch under way, however long (a first compilation takes a
+            # minute): a thread left running would use a released model, or race a new one.
+            self._worker.join(timeout=STOP_NOTICE_S)
+            if self._worker.is_alive():
+                self.get_logger().warning("waiting for the model call under way to finish")
+                self._worker.join()
             self._worker = None
         self._queue = None
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -71,6 +71,10 @@ class LiveEngine:
         self.log_path = log_path
         self._lock = threading.Condition()
         self._received: dict[tuple[str, int], dict[str, tuple[bytes, float]]] = {}
+        self.process: subprocess.Popen | None = None
+        self.context: rclpy.Context | None = None
+        self.node = self.executor = self.spinner = None
+        self._log: Any = subprocess.DEVNULL
 
     def _topic(self, camera: str, name: str) -> str:
         node_camera = self.node_names[[c.name for c in self.cameras].index(camera)]
@@ -80,12 +84,23 @@ class LiveEngine:
     # Start and stop ---------------------------------------------------------------------
 
     def __enter__(self) -> "LiveEngine":
-        os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        # The node and the player are private to this replay: loopback discovery for
+        # both, whatever the caller's range.
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         use_large_frame_profile()     # this process publishes camera-sized frames too
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
+        try:
+            self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+            self.process = subprocess.Popen(self.command, env=env, stdout=self._log,
+                                            stderr=subprocess.STDOUT)
+            self._start_player()
+            self._wait(self._matched, START_TIMEOUT_S, "the perception node did not come up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start_player(self) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("vps_replay_player", context=self.context)
@@ -102,25 +117,25 @@ class LiveEngine:
         self.executor.add_node(self.node)
         self.spinner = threading.Thread(target=self._spin, daemon=True)
         self.spinner.start()
-        try:
-            self._wait(self._matched, START_TIMEOUT_S, "the perception node did not come up")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
 
     def __exit__(self, *exc) -> None:
-        if self.process.poll() is None:
+        """Stop the node (its PID, SIGINT, then kill after 30 s) and the player; also
+        after a start that failed halfway."""
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.spinner.join(timeout=5)
+        if self.executor is not None:
+            self.executor.shutdown()
+        if self.node is not None:
+            self.node.destroy_node()
+        if self.context is not None:
+            rclpy.try_shutdown(context=self.context)
+        if self.spinner is not None:
+            self.spinner.join(timeout=5)
         if self._log is not subprocess.DEVNULL:
             self._log.close()
 
