@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,7 @@ from vps_ros import cli
 from vps_ros.data import bags, kitti_step
 from vps_ros.data.frames import VideoFrame
 from vps_ros.metrics import evaluate_sequences
+from vps_ros.replay import executors
 from vps_ros.replay.executors import WORKER_DIED, Processes
 from vps_ros.types import ClassTable
 
@@ -289,6 +292,42 @@ def test_a_killed_worker_fails_its_drive_and_the_pool_goes_on():
     assert outcomes[3] == (None, WORKER_DIED)          # dies again when run once more
     for job in (1, 2, 5, 6):                            # 1 ran beside it: run again
         assert outcomes[job] == ({"job": job}, None)
+
+
+class _DyingPool:
+    """A process pool in this process whose worker running job ``dies`` dies, as CPython
+    shows it: the other drives finish, submit raises BrokenProcessPool, and only after
+    that does the dead worker's drive fail. ``broken``: a worker died idle."""
+
+    def __init__(self, dies: int | None = None, broken: bool = False) -> None:
+        self.dies, self.broken, self.dead = dies, broken, []
+
+    def submit(self, function, job) -> Future:
+        if self.broken:
+            for future in self.dead:
+                future.set_exception(BrokenProcessPool("a worker died"))
+            raise BrokenProcessPool("the pool is not usable anymore")
+        future = Future()
+        if job == self.dies:
+            self.dead.append(future)
+            self.broken = True
+        else:
+            future.set_result(function(job))
+        return future
+
+    def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+        return None
+
+
+@pytest.mark.parametrize("first_pool", [{"dies": 1}, {"broken": True}],
+                         ids=["drive-finished-before-the-dead-one-failed", "worker-died-idle"])
+def test_a_pool_that_refuses_a_drive_once_broken_hands_it_to_the_next(first_pool,
+                                                                      monkeypatch):
+    pools = iter([_DyingPool(**first_pool), _DyingPool()])
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", lambda *_, **__: next(pools))
+    executor = Processes(2)
+    outcomes = sorted(executor.run(lambda job: {"job": job}, [2, 1, 3]))
+    assert outcomes == [(job, {"job": job}, None) for job in (1, 2, 3)]
 
 
 def test_latency_histogram_percentiles_to_one_percent_and_exact_merge():
