@@ -2,6 +2,7 @@
 sums over every drive's sequences (the same as ``vps-ros eval`` on the recorded
 predictions), whatever runs the drives (this process, processes, Ray); a corrupt
 drive among good ones; resume after a run killed midway; bad input."""
+import dataclasses
 import json
 import os
 import signal
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from replay_helpers import metrics, panoptic_of, recorded, replay, small_model, write_bag
-from replay_helpers import synthetic_frames
+from replay_helpers import cut_inside_frame, metrics, panoptic_of, recorded, replay, small_model
+from replay_helpers import synthetic_frames, write_bag
 from vps_ros import cli
 from vps_ros.data import bags, kitti_step
 from vps_ros.data.frames import VideoFrame
@@ -155,6 +156,25 @@ def test_a_drive_cut_midway_is_scored_as_far_as_it_goes_and_marked_partial(drive
     assert 0 < row["frames"] < FRAMES
     assert row["recovered"]["messages"][bags.IMAGE_TOPIC] == row["frames"]
     assert document["drives_scored"] == 2 and document["frames"] == FRAMES + row["frames"]
+
+
+def test_a_recovered_drive_without_a_complete_frame_fails_as_it_does_alone(drives, model,
+                                                                           tmp_path, capsys):
+    """Its first frame has no ground truth and the recording was cut inside the second:
+    that ground truth may be what was lost, so not one frame is complete."""
+    first, second = drives["drive_a"].frames[:2]
+    bag = write_bag(tmp_path / "drive_0_empty", [dataclasses.replace(first, panoptic=None),
+                                                 second])
+    cut_inside_frame(bag, 1)
+    reason = f"{bag}: no complete frame of the replayed topics was recovered"
+    assert replay(bag, tmp_path / "alone", *model, "--no-video") == 2
+    assert reason in capsys.readouterr().err
+    assert fleet([drives["drive_b"].bag, bag], tmp_path / "out", model) == 1
+    document = metrics(tmp_path / "out")
+    assert document["drives_failed"] == 1 and document["drives_scored"] == 1
+    row = next(r for r in document["drives"] if r["drive"] == "drive_0_empty")
+    assert row["error"].startswith(reason) and row["partial"] is True
+    assert totals(document) == totals(expected(drives, ["drive_b"]))
 
 
 def test_resume_after_a_run_killed_midway(drives, model, tmp_path, capsys):
