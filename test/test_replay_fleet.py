@@ -350,6 +350,22 @@ def test_a_pool_that_refuses_a_drive_once_broken_hands_it_to_the_next(first_pool
     assert outcomes == [(job, {"job": job}, None) for job in (1, 2, 3)]
 
 
+def test_the_totals_table_has_the_single_drive_summary_columns():
+    from vps_ros.replay.fleet_report import total_row
+    from vps_ros.replay.report import summary_rows
+    figures = {"frames": 15, "annotated_frames": 12, "dropped_frames": 1, "VPQ": 0.5,
+               "VPQ_things": None, "VPQ_stuff": 0.25, "STQ": 0.75, "AQ": 0.125, "SQ": 1.0,
+               "latency_ms": {"p50": 3.14159, "p95": None}, "id_switches": 2, "recoveries": 0}
+    cells = ["15", "12", "1", "50.0", "-", "25.0", "75.0", "12.5", "100.0", "3.1", "-", "2",
+             "0"]
+    header = ["frames", "GT", "dropped", "VPQ", "VPQ_th", "VPQ_st", "STQ", "AQ", "SQ",
+              "p50 ms", "p95 ms", "id sw", "recov"]
+    assert summary_rows({**figures, "cameras": {"front": figures}}) == [
+        ["camera", *header], ["front", *cells]]
+    assert total_row({**figures, "drives_scored": 3, "num_drives": 4}) == [
+        ["drives", *header], ["3 of 4", *cells]]
+
+
 def test_latency_histogram_percentiles_to_one_percent_and_exact_merge():
     from vps_ros.replay.fleet import LatencyHistogram
     rng = np.random.default_rng(0)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.report import percent, to_markdown
-from .report import CONTRACT_KEYS, _ms, markdown_table, text_table, write_metrics
+from .report import (CONTRACT_KEYS, SUMMARY_HEADER, _ms, markdown_table, summary_row,
+                     text_table, write_metrics)
 
 if TYPE_CHECKING:                      # fleet imports this module
     from .fleet import FleetTotals
@@ -80,13 +81,8 @@ def _cell(error: str | None) -> str:
 
 def total_row(document: dict[str, Any]) -> list[list[str]]:
     d = document
-    return [["drives", "frames", "GT", "dropped", "VPQ", "VPQ_th", "VPQ_st", "STQ", "AQ", "SQ",
-             "p50 ms", "p95 ms", "id sw", "recov"],
-            [f"{d['drives_scored']} of {d['num_drives']}", str(d["frames"]),
-             str(d["annotated_frames"]), str(d["dropped_frames"]), percent(d["VPQ"]),
-             percent(d["VPQ_things"]), percent(d["VPQ_stuff"]), percent(d["STQ"]),
-             percent(d["AQ"]), percent(d["SQ"]), _ms(d["latency_ms"]["p50"]),
-             _ms(d["latency_ms"]["p95"]), str(d["id_switches"]), str(d["recoveries"])]]
+    return [["drives", *SUMMARY_HEADER],
+            summary_row(f"{d['drives_scored']} of {d['num_drives']}", d)]
 
 
 def write_fleet_report(document: dict[str, Any], out: Path) -> None:
