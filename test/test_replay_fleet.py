@@ -5,6 +5,7 @@ drive among good ones; resume after a run killed midway; bad input."""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -175,6 +176,34 @@ def test_a_recovered_drive_without_a_complete_frame_fails_as_it_does_alone(drive
     row = next(r for r in document["drives"] if r["drive"] == "drive_0_empty")
     assert row["error"].startswith(reason) and row["partial"] is True
     assert totals(document) == totals(expected(drives, ["drive_b"]))
+
+
+def test_a_folder_of_drive_files_is_a_fleet_and_split_files_are_one_drive(drives, model,
+                                                                          tmp_path):
+    folder = tmp_path / "drives"
+    folder.mkdir()
+    numbered = {"drive_b": "drive_1", "drive_c": "drive_2"}   # split files count from 0
+    for name, number in numbered.items():     # rosbags names the file after the bag
+        shutil.copy(drives[name].bag / f"{name}.mcap", folder / f"{number}.mcap")
+    assert fleet([folder], tmp_path / "fleet", model) == 0
+    document = metrics(tmp_path / "fleet")
+    rows = {r["drive"]: r for r in document["drives"]}
+    assert sorted(rows) == ["drive_1", "drive_2"]
+    for name, number in numbered.items():
+        assert rows[number]["VPQ"] == drives[name].single["VPQ"]
+    assert totals(document) == totals(expected(drives, numbered))
+
+    # drive_a as rosbag2 splits a recording, left without metadata.yaml
+    recording = tmp_path / "recording"
+    recording.mkdir()
+    frames = drives["drive_a"].frames
+    for k, part in enumerate((range(0, 3), range(3, FRAMES))):
+        bag = write_bag(tmp_path / f"part{k}", [frames[i] for i in part], indices=list(part))
+        shutil.move(bag / f"part{k}.mcap", recording / f"recording_{k}.mcap")
+    assert replay(recording, tmp_path / "alone", *model, "--no-video") == 0
+    alone = metrics(tmp_path / "alone")
+    assert alone["partial"] is True and alone["frames"] == FRAMES
+    assert totals(alone) == totals(drives["drive_a"].single)
 
 
 def test_resume_after_a_run_killed_midway(drives, model, tmp_path, capsys):
