@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader, Writer
 
 from pipeline_helpers import HEIGHT, LOOSE_PARAMS, WIDTH, write_small_checkpoint
@@ -41,6 +42,16 @@ def write_bag(path: Path, frames: list, options: bags.BagOptions = bags.BagOptio
         for k, frame in enumerate(frames):
             writer.add(k if indices is None else indices[k], frame.image, frame.panoptic)
     return path
+
+
+def cut_inside_frame(bag: Path, frame: int) -> None:
+    """Cut the bag's mcap in the middle of ``frame``'s chunk (one chunk per frame)."""
+    data = next(bag.glob("*.mcap"))
+    with data.open("rb") as f:
+        chunks = sorted(make_reader(f).get_summary().chunk_indexes,
+                        key=lambda c: c.chunk_start_offset)
+    cut = chunks[frame].chunk_start_offset + chunks[frame].chunk_length // 2
+    data.write_bytes(data.read_bytes()[:cut])
 
 
 def replay(bag: Path, out: Path, model: Path, params: Path, *extra: str,

@@ -2,24 +2,29 @@
 sums over every drive's sequences (the same as ``vps-ros eval`` on the recorded
 predictions), whatever runs the drives (this process, processes, Ray); a corrupt
 drive among good ones; resume after a run killed midway; bad input."""
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from conftest import REPO
-from replay_helpers import metrics, panoptic_of, recorded, replay, small_model, write_bag
-from replay_helpers import synthetic_frames
+from replay_helpers import cut_inside_frame, metrics, panoptic_of, recorded, replay, small_model
+from replay_helpers import synthetic_frames, write_bag
 from vps_ros import cli
 from vps_ros.data import bags, kitti_step
 from vps_ros.data.frames import VideoFrame
 from vps_ros.metrics import evaluate_sequences
+from vps_ros.replay import executors
 from vps_ros.replay.executors import WORKER_DIED, Processes
 from vps_ros.types import ClassTable
 
@@ -152,6 +157,53 @@ def test_a_drive_cut_midway_is_scored_as_far_as_it_goes_and_marked_partial(drive
     assert 0 < row["frames"] < FRAMES
     assert row["recovered"]["messages"][bags.IMAGE_TOPIC] == row["frames"]
     assert document["drives_scored"] == 2 and document["frames"] == FRAMES + row["frames"]
+
+
+def test_a_recovered_drive_without_a_complete_frame_fails_as_it_does_alone(drives, model,
+                                                                           tmp_path, capsys):
+    """Its first frame has no ground truth and the recording was cut inside the second:
+    that ground truth may be what was lost, so not one frame is complete."""
+    first, second = drives["drive_a"].frames[:2]
+    bag = write_bag(tmp_path / "drive_0_empty", [dataclasses.replace(first, panoptic=None),
+                                                 second])
+    cut_inside_frame(bag, 1)
+    reason = f"{bag}: no complete frame of the replayed topics was recovered"
+    assert replay(bag, tmp_path / "alone", *model, "--no-video") == 2
+    assert reason in capsys.readouterr().err
+    assert fleet([drives["drive_b"].bag, bag], tmp_path / "out", model) == 1
+    document = metrics(tmp_path / "out")
+    assert document["drives_failed"] == 1 and document["drives_scored"] == 1
+    row = next(r for r in document["drives"] if r["drive"] == "drive_0_empty")
+    assert row["error"].startswith(reason) and row["partial"] is True
+    assert totals(document) == totals(expected(drives, ["drive_b"]))
+
+
+def test_a_folder_of_drive_files_is_a_fleet_and_split_files_are_one_drive(drives, model,
+                                                                          tmp_path):
+    folder = tmp_path / "drives"
+    folder.mkdir()
+    numbered = {"drive_b": "drive_1", "drive_c": "drive_2"}   # split files count from 0
+    for name, number in numbered.items():     # rosbags names the file after the bag
+        shutil.copy(drives[name].bag / f"{name}.mcap", folder / f"{number}.mcap")
+    assert fleet([folder], tmp_path / "fleet", model) == 0
+    document = metrics(tmp_path / "fleet")
+    rows = {r["drive"]: r for r in document["drives"]}
+    assert sorted(rows) == ["drive_1", "drive_2"]
+    for name, number in numbered.items():
+        assert rows[number]["VPQ"] == drives[name].single["VPQ"]
+    assert totals(document) == totals(expected(drives, numbered))
+
+    # drive_a as rosbag2 splits a recording, left without metadata.yaml
+    recording = tmp_path / "recording"
+    recording.mkdir()
+    frames = drives["drive_a"].frames
+    for k, part in enumerate((range(0, 3), range(3, FRAMES))):
+        bag = write_bag(tmp_path / f"part{k}", [frames[i] for i in part], indices=list(part))
+        shutil.move(bag / f"part{k}.mcap", recording / f"recording_{k}.mcap")
+    assert replay(recording, tmp_path / "alone", *model, "--no-video") == 0
+    alone = metrics(tmp_path / "alone")
+    assert alone["partial"] is True and alone["frames"] == FRAMES
+    assert totals(alone) == totals(drives["drive_a"].single)
 
 
 def test_resume_after_a_run_killed_midway(drives, model, tmp_path, capsys):
@@ -289,6 +341,58 @@ def test_a_killed_worker_fails_its_drive_and_the_pool_goes_on():
     assert outcomes[3] == (None, WORKER_DIED)          # dies again when run once more
     for job in (1, 2, 5, 6):                            # 1 ran beside it: run again
         assert outcomes[job] == ({"job": job}, None)
+
+
+class _DyingPool:
+    """A process pool in this process whose worker running job ``dies`` dies, as CPython
+    shows it: the other drives finish, submit raises BrokenProcessPool, and only after
+    that does the dead worker's drive fail. ``broken``: a worker died idle."""
+
+    def __init__(self, dies: int | None = None, broken: bool = False) -> None:
+        self.dies, self.broken, self.dead = dies, broken, []
+
+    def submit(self, function, job) -> Future:
+        if self.broken:
+            for future in self.dead:
+                future.set_exception(BrokenProcessPool("a worker died"))
+            raise BrokenProcessPool("the pool is not usable anymore")
+        future = Future()
+        if job == self.dies:
+            self.dead.append(future)
+            self.broken = True
+        else:
+            future.set_result(function(job))
+        return future
+
+    def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+        return None
+
+
+@pytest.mark.parametrize("first_pool", [{"dies": 1}, {"broken": True}],
+                         ids=["drive-finished-before-the-dead-one-failed", "worker-died-idle"])
+def test_a_pool_that_refuses_a_drive_once_broken_hands_it_to_the_next(first_pool,
+                                                                      monkeypatch):
+    pools = iter([_DyingPool(**first_pool), _DyingPool()])
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", lambda *_, **__: next(pools))
+    executor = Processes(2)
+    outcomes = sorted(executor.run(lambda job: {"job": job}, [2, 1, 3]))
+    assert outcomes == [(job, {"job": job}, None) for job in (1, 2, 3)]
+
+
+def test_the_totals_table_has_the_single_drive_summary_columns():
+    from vps_ros.replay.fleet_report import total_row
+    from vps_ros.replay.report import summary_rows
+    figures = {"frames": 15, "annotated_frames": 12, "dropped_frames": 1, "VPQ": 0.5,
+               "VPQ_things": None, "VPQ_stuff": 0.25, "STQ": 0.75, "AQ": 0.125, "SQ": 1.0,
+               "latency_ms": {"p50": 3.14159, "p95": None}, "id_switches": 2, "recoveries": 0}
+    cells = ["15", "12", "1", "50.0", "-", "25.0", "75.0", "12.5", "100.0", "3.1", "-", "2",
+             "0"]
+    header = ["frames", "GT", "dropped", "VPQ", "VPQ_th", "VPQ_st", "STQ", "AQ", "SQ",
+              "p50 ms", "p95 ms", "id sw", "recov"]
+    assert summary_rows({**figures, "cameras": {"front": figures}}) == [
+        ["camera", *header], ["front", *cells]]
+    assert total_row({**figures, "drives_scored": 3, "num_drives": 4}) == [
+        ["drives", *header], ["3 of 4", *cells]]
 
 
 def test_latency_histogram_percentiles_to_one_percent_and_exact_merge():

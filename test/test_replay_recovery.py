@@ -10,14 +10,13 @@ import time
 import numpy as np
 import pytest
 from mcap.exceptions import EndOfFile
-from mcap.reader import make_reader
 from mcap.records import Chunk
 from mcap.stream_reader import StreamReader
 
 from conftest import REPO, python_process
 from pipeline_helpers import HEIGHT, WIDTH
-from replay_helpers import (metrics, panoptic_of, recorded, replay, small_model,
-                            synthetic_frames, write_bag)
+from replay_helpers import (cut_inside_frame, metrics, panoptic_of, recorded, replay,
+                            small_model, synthetic_frames, write_bag)
 from vps_ros.data import bags
 
 CONTRACT = ("VPQ", "VPQ_windows", "VPQ_things", "VPQ_stuff", "STQ", "AQ", "SQ", "per_class",
@@ -73,22 +72,12 @@ def test_recorder_killed_mid_drive_replays_every_frame_written(storage, model, t
     assert len(warnings) == 1 and str(bag) in warnings[0].getMessage()
 
 
-def _cut_inside_frame(bag, frame: int) -> None:
-    """Cut the bag's mcap in the middle of ``frame``'s chunk (one chunk per frame)."""
-    data = next(bag.glob("*.mcap"))
-    with data.open("rb") as f:
-        chunks = sorted(make_reader(f).get_summary().chunk_indexes,
-                        key=lambda c: c.chunk_start_offset)
-    cut = chunks[frame].chunk_start_offset + chunks[frame].chunk_length // 2
-    data.write_bytes(data.read_bytes()[:cut])
-
-
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_cut_drive_scores_like_the_complete_prefix(storage, model, tmp_path):
     frames = synthetic_frames(6)[1]
     bag = write_bag(tmp_path / "drive", frames, bags.BagOptions(storage=storage))
     if storage == "mcap":
-        _cut_inside_frame(bag, 3)
+        cut_inside_frame(bag, 3)
     else:
         data = next(bag.glob("*.db3"))
         data.write_bytes(data.read_bytes()[:data.stat().st_size * 6 // 10])

@@ -141,7 +141,7 @@ def storage_files(path: Path) -> list[Path]:
         if path.suffix not in SUFFIXES:
             raise DataError(f"{path}: not a rosbag2 storage file (expected {', '.join(SUFFIXES)})")
         return [path]
-    files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    files = sorted(p for p in path.iterdir() if is_storage_file(p))
     kinds = sorted({SUFFIXES[p.suffix] for p in files})
     if not files:
         raise DataError(f"{path}: not a rosbag2 bag: no metadata.yaml and no storage files "
@@ -150,6 +150,10 @@ def storage_files(path: Path) -> list[Path]:
         raise DataError(f"{path}: storage files of two formats in one bag ({' and '.join(kinds)}:"
                         f" {', '.join(p.name for p in files)}); keep one format per bag folder")
     return files
+
+
+def is_storage_file(path: Path) -> bool:
+    return path.suffix in SUFFIXES and path.is_file()
 
 
 @contextmanager

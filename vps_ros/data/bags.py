@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -27,7 +28,7 @@ from .. import imgmsg
 from ..errors import DataError
 from ..resources import share_dir
 from ..types import ClassTable
-from .bag_storage import SUFFIXES, BagSource, Recovery, open_bag
+from .bag_storage import BagSource, Recovery, is_storage_file, open_bag
 from .frames import VideoDataset, VideoFrame
 
 IMAGE_TOPIC = "/camera/image_raw"
@@ -40,6 +41,7 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 _CLASSES_KEY = "vps_ros.classes"
+_SPLIT_FILE = re.compile(r"(.+)_(\d+)")       # rosbag2 names split files NAME_INDEX
 _DIVISOR_KEY = "vps_ros.label_divisor"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
@@ -225,13 +227,13 @@ def _connection_check(path: Path, image_topic: str, gt_topic: str | None) -> Non
 
 def find_bags(path: Path) -> list[Path]:
     """A bag (folder with metadata.yaml or storage files, or a .mcap/.db3 file) or a
-    folder of bags."""
+    folder of bags (bag folders and .mcap/.db3 files)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: bag or folder of bags not found")
     if is_bag(path) or path.is_file():
         return [path]
-    bags = sorted(p for p in path.iterdir() if p.is_dir() and is_bag(p))
+    bags = sorted(p for p in path.iterdir() if is_bag(p) or is_storage_file(p))
     if not bags:
         raise DataError(f"{path}: no rosbag2 bags in this folder (folders with metadata.yaml "
                         "or .mcap/.db3 files)")
@@ -239,12 +241,19 @@ def find_bags(path: Path) -> list[Path]:
 
 
 def is_bag(path: Path) -> bool:
-    """Whether ``path`` is one bag folder: metadata.yaml, or storage files of a
-    recording that never wrote it."""
+    """Whether ``path`` is one bag folder: metadata.yaml, or the storage files of one
+    recording that never wrote it: a single file, or the files rosbag2 splits a
+    recording into (``NAME_0``, ``NAME_1``, ...). Other storage files side by side are
+    each a bag of its own (:func:`find_bags`)."""
     if (path / "metadata.yaml").is_file():
         return True
-    return path.is_dir() and any(p.suffix in SUFFIXES for p in path.iterdir())
-
+    if not path.is_dir():
+        return False
+    names = [_SPLIT_FILE.fullmatch(p.stem) for p in path.iterdir() if is_storage_file(p)]
+    if len(names) == 1:
+        return True
+    return (all(names) and len({name[1] for name in names}) == 1
+            and sorted(int(name[2]) for name in names) == list(range(len(names))))
 
 @dataclass(frozen=True)
 class BagOptions:

@@ -81,7 +81,7 @@ class Processes:
         """Outcomes as the drives finish. When a worker dies, the pool breaks and every
         drive running in it fails with it: each such drive runs once more, alone in a
         new pool (it may only have run beside the one that died), and fails for good if
-        its worker dies again."""
+        its worker dies again. A drive the broken pool refuses waits for the new one."""
         queue = enumerate(jobs)
         retry: list[tuple[int, Any]] = []
         died: set[int] = set()                      # positions of drives whose pool broke
@@ -99,8 +99,14 @@ class Processes:
                 entry = retry.pop(0) if retry else next(queue, None)
                 if entry is None:
                     break
-                running[pool.submit(function, entry[1])] = entry
+                try:
+                    running[pool.submit(function, entry[1])] = entry
+                except BrokenProcessPool:       # marked broken before its futures fail
+                    retry.insert(0, entry)
+                    broken = True
             if not running:
+                if broken:
+                    continue                    # no drive of ours was in the dead worker
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:

@@ -35,12 +35,12 @@ from ..model import MaskSegmenter
 from ..pipeline import PipelineConfig, load_segmenter
 from ..resources import config_path
 from ..types import ClassTable
-from .cameras import check_topics, replay_frames
+from .cameras import replay_frames
 from .executors import open_executor
 from .fleet_report import fleet_document, write_fleet_report
 from .offline import OfflineEngine
-from .runner import ReplayOptions, check_classes, pipeline_config
-from .scoring import ReplayScorer, latency_summary
+from .runner import ReplayOptions, pipeline_config, set_up_bag
+from .scoring import latency_summary
 
 DRIVES_DIR = "drives"
 BAG_SUFFIXES = (".mcap", ".db3")
@@ -196,18 +196,14 @@ def score_drive(job: DriveJob) -> dict[str, Any]:
     result: dict[str, Any] = {"drive": job.name, "bag": str(job.bag), "error": None}
     scorer = None
     try:
-        check_topics(job.bag, options.cameras)
-        recovered = bags.recovery(job.bag)
-        if recovered is not None:
-            result.update(partial=True, recovered=recovered.as_dict())
-        recorded, divisor = bags.bag_metadata(job.bag)
-        classes = options.classes or recorded or ClassTable.builtin("synthetic")
-        config = pipeline_config(options, divisor)
-        engine = OfflineEngine(config, options.cameras, _segmenter(config))
-        check_classes(engine.classes, classes)
-        scorer = ReplayScorer(options.cameras, classes, config.label_divisor, options.windows)
+        setup = set_up_bag(options, job.bag)
+        if setup.recovered is not None:
+            result.update(partial=True, recovered=setup.recovered.as_dict())
+        engine = OfflineEngine(setup.config, options.cameras, _segmenter(setup.config))
+        scorer = setup.scorer(options, engine.classes)
         for frame, output in engine.replay(replay_frames(job.bag, options.cameras)):
             scorer.add(frame, output)
+        setup.check_scored(job.bag, scorer)
     except VpsRosError as exc:
         result["error"] = str(exc) or type(exc).__name__
     result["wall_s"] = time.perf_counter() - started

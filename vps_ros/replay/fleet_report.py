@@ -12,10 +12,14 @@ frames, id switches, wall time, ``error``), worst first.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metrics.report import percent, to_markdown
-from .report import CONTRACT_KEYS, _ms, markdown_table, text_table, write_metrics
+from .report import (CONTRACT_KEYS, SUMMARY_HEADER, _ms, markdown_table, summary_row,
+                     text_table, write_metrics)
+
+if TYPE_CHECKING:                      # fleet imports this module
+    from .fleet import FleetTotals
 
 DRIVE_HEADER = ["drive", "frames", "GT", "dropped", "VPQ", "STQ", "AQ", "p50 ms", "p95 ms",
                 "id sw", "error"]
@@ -33,10 +37,10 @@ def worst_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=key)
 
 
-def fleet_document(totals, rows: dict[str, dict[str, Any]], run: dict[str, Any]
+def fleet_document(totals: FleetTotals, rows: dict[str, dict[str, Any]], run: dict[str, Any]
                    ) -> dict[str, Any]:
-    """metrics.json's content from :class:`~vps_ros.replay.fleet.FleetTotals`, the rows
-    of every drive and the run facts."""
+    """metrics.json's content from the fleet's totals, the rows of every drive and the
+    run facts."""
     failed = sorted(name for name, row in rows.items() if row["error"] is not None)
     scored = len(rows) - len(failed)
     evaluated = totals.stats is not None and totals.stats.num_frames > 0
@@ -77,13 +81,8 @@ def _cell(error: str | None) -> str:
 
 def total_row(document: dict[str, Any]) -> list[list[str]]:
     d = document
-    return [["drives", "frames", "GT", "dropped", "VPQ", "VPQ_th", "VPQ_st", "STQ", "AQ", "SQ",
-             "p50 ms", "p95 ms", "id sw", "recov"],
-            [f"{d['drives_scored']} of {d['num_drives']}", str(d["frames"]),
-             str(d["annotated_frames"]), str(d["dropped_frames"]), percent(d["VPQ"]),
-             percent(d["VPQ_things"]), percent(d["VPQ_stuff"]), percent(d["STQ"]),
-             percent(d["AQ"]), percent(d["SQ"]), _ms(d["latency_ms"]["p50"]),
-             _ms(d["latency_ms"]["p95"]), str(d["id_switches"]), str(d["recoveries"])]]
+    return [["drives", *SUMMARY_HEADER],
+            summary_row(f"{d['drives_scored']} of {d['num_drives']}", d)]
 
 
 def write_fleet_report(document: dict[str, Any], out: Path) -> None:

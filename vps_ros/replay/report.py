@@ -43,20 +43,27 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+SUMMARY_HEADER = ("frames", "GT", "dropped", "VPQ", "VPQ_th", "VPQ_st", "STQ", "AQ", "SQ",
+                  "p50 ms", "p95 ms", "id sw", "recov")
+
+
+def summary_row(label: str, entry: dict[str, Any]) -> list[str]:
+    """``label`` and the columns of :data:`SUMMARY_HEADER` of a camera, of all cameras or
+    of a fleet's totals."""
+    e = entry
+    return [label, str(e["frames"]), str(e["annotated_frames"]), str(e["dropped_frames"]),
+            percent(e["VPQ"]), percent(e["VPQ_things"]), percent(e["VPQ_stuff"]),
+            percent(e["STQ"]), percent(e["AQ"]), percent(e["SQ"]),
+            _ms(e["latency_ms"]["p50"]), _ms(e["latency_ms"]["p95"]),
+            str(e["id_switches"]), str(e["recoveries"])]
+
+
 def summary_rows(document: dict[str, Any]) -> list[list[str]]:
     """Header and one row per camera (and all cameras when there are several)."""
     entries = list(document["cameras"].items())
     if len(entries) > 1:
         entries.append(("all", document))
-    rows = [["camera", "frames", "GT", "dropped", "VPQ", "VPQ_th", "VPQ_st", "STQ", "AQ", "SQ",
-             "p50 ms", "p95 ms", "id sw", "recov"]]
-    for name, e in entries:
-        rows.append([name, str(e["frames"]), str(e["annotated_frames"]), str(e["dropped_frames"]),
-                     percent(e["VPQ"]), percent(e["VPQ_things"]), percent(e["VPQ_stuff"]),
-                     percent(e["STQ"]), percent(e["AQ"]), percent(e["SQ"]),
-                     _ms(e["latency_ms"]["p50"]), _ms(e["latency_ms"]["p95"]),
-                     str(e["id_switches"]), str(e["recoveries"])])
-    return rows
+    return [["camera", *SUMMARY_HEADER]] + [summary_row(name, e) for name, e in entries]
 
 
 def text_table(rows: list[list[str]]) -> str:

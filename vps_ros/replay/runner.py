@@ -73,6 +73,40 @@ def check_classes(model: ClassTable, truth: ClassTable) -> None:
                           f"{', '.join(c.name for c in truth)}); give --classes or another model")
 
 
+@dataclass(frozen=True)
+class BagSetup:
+    """What a bag is replayed with, the same for one bag and for a drive of a fleet."""
+    topics: dict[str, bags.TopicInfo]
+    recovered: bags.Recovery | None
+    classes: ClassTable                # of the ground truth
+    config: PipelineConfig
+
+    def scorer(self, options: ReplayOptions, model: ClassTable) -> ReplayScorer:
+        """The scorer of a model with the ``model`` classes; a ConfigError when they are
+        not the ground truth's."""
+        check_classes(model, self.classes)
+        return ReplayScorer(options.cameras, self.classes, self.config.label_divisor,
+                            options.windows)
+
+    def check_scored(self, bag: Path, scorer: ReplayScorer) -> None:
+        """A recovered bag must have held at least one complete frame: else nothing was
+        replayed and the report would be an empty one."""
+        if self.recovered is not None and not any(s.frames for s in scorer.cameras.values()):
+            raise DataError(f"{bag}: no complete frame of the replayed topics was "
+                            f"recovered ({self.recovered.reason})")
+
+
+def set_up_bag(options: ReplayOptions, bag: Path) -> BagSetup:
+    """The bag's topics checked against the cameras, what was recovered of it, its
+    class table (``--classes``, else the recorded one, else the synthetic table) and
+    the pipeline configuration with its label divisor."""
+    found = check_topics(bag, options.cameras)
+    recovered = bags.recovery(bag)
+    recorded_classes, divisor = bags.bag_metadata(bag)
+    classes = options.classes or recorded_classes or ClassTable.builtin("synthetic")
+    return BagSetup(found, recovered, classes, pipeline_config(options, divisor))
+
+
 def replay(options: ReplayOptions) -> dict[str, Any]:
     """Run the replay and write the report into ``options.out``; returns metrics.json's
     content. A VpsRosError or KeyboardInterrupt during the replay is raised again after
@@ -81,25 +115,20 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
         raise ConfigError(f"mode {options.mode!r}: choose {' or '.join(MODES)}")
     if options.rate is not None and options.rate <= 0:
         raise ConfigError(f"--rate must be positive, got {options.rate}")
-    found = check_topics(options.bag, options.cameras)
-    recovered = bags.recovery(options.bag)
-    recorded_classes, divisor = bags.bag_metadata(options.bag)
-    classes = options.classes or recorded_classes or ClassTable.builtin("synthetic")
-    config = pipeline_config(options, divisor)
+    setup = set_up_bag(options, options.bag)
+    classes, config, recovered = setup.classes, setup.config, setup.recovered
     if options.out.exists() and not options.out.is_dir():
         raise ConfigError(f"--out {options.out} is a file, not a folder")
     options.out.mkdir(parents=True, exist_ok=True)
 
     engine = _engine(options, config)
-    check_classes(engine.classes, classes)
-    counts = {c.name: found[c.image_topic].count for c in options.cameras}
-    scorer = ReplayScorer(options.cameras, classes, config.label_divisor, options.windows)
+    scorer = setup.scorer(options, engine.classes)
+    counts = {c.name: setup.topics[c.image_topic].count for c in options.cameras}
     figures = FigureCollector(options.out, classes, config.label_divisor, choose_frames(counts),
                               options.video)
     recorder = OutputRecorder(options.record, [c.name for c in options.cameras], classes,
                               config.label_divisor) if options.record else None
     error: BaseException | None = None
-    scored = 0
     started = time.perf_counter()
     bar = tqdm(total=sum(counts.values()), desc=f"replay {options.mode}", unit="frame",
                file=sys.stderr, disable=None if options.progress else True)
@@ -111,10 +140,7 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
                 if recorder is not None and output is not None:
                     recorder.write(output)
                 bar.update(1)
-                scored += 1
-        if recovered is not None and not scored:
-            raise DataError(f"{options.bag}: no complete frame of the replayed topics was "
-                            f"recovered ({recovered.reason})")
+        setup.check_scored(options.bag, scorer)
     except (VpsRosError, KeyboardInterrupt) as exc:
         error = exc
     finally:
