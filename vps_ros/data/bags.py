@@ -255,6 +255,7 @@ def is_bag(path: Path) -> bool:
     return (all(names) and len({name[1] for name in names}) == 1
             and sorted(int(name[2]) for name in names) == list(range(len(names))))
 
+
 @dataclass(frozen=True)
 class BagOptions:
     """How frames are recorded; topics set to None are left out."""
