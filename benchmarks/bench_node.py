@@ -17,11 +17,14 @@ frames, every 200 frames after, and at the end.
                                     [--model PATH] [--threads N] [--compile] [--repeats 1]
                                     [--backend torch|openvino|onnxruntime]
                                     [--size 1080x1920] [--camera-qos reliable]
-                                    [--camera-profile] [--viewer] [--dds-transports LARGE_DATA]
+                                    [--camera-profile] [--camera-transport compressed]
+                                    [--viewer] [--dds-transports LARGE_DATA]
 
 ``--size`` publishes the frames enlarged to a camera's size (height x width; the node
 letterboxes them into the network input and publishes its outputs at that size).
-``--camera-qos`` is the driver's publisher QoS (sensor_data: best effort; reliable: as
+``--camera-transport compressed`` publishes jpeg CompressedImages (quality 90, encoded
+once beforehand) and sets the node's ``input_transport``. ``--camera-qos`` is the
+driver's publisher QoS (sensor_data: best effort; reliable: as
 most camera drivers publish); ``--camera-profile`` gives the driver the package's Fast
 DDS profile (config/fastdds.xml, a camera driver configured for large frames), otherwise
 it runs on Fast DDS's defaults. The node takes its own defaults (input_qos auto, the
@@ -85,7 +88,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
     from vps_ros.resources import config_path
     from vps_ros.ros.dds import PROFILE_NAME, PROFILE_VARIABLES
     from vps_ros.ros.node_config import node_command
-    camera = {"qos": "sensor_data", "profile": False, "viewer": False, **(camera or {})}
+    camera = {"qos": "sensor_data", "profile": False, "viewer": False, "transport": "raw",
+              **(camera or {})}
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONUNBUFFERED="1")
     for name in PROFILE_VARIABLES:
@@ -97,7 +101,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
         driver_env[PROFILE_VARIABLES[0]] = str(config_path(PROFILE_NAME))
     names = ["cam0", "cam1"][:cameras] if cameras > 1 else [""]
     node_log = open(folder / f"node_{rate}_{cameras}.log", "w")
-    overrides = {"model": str(checkpoint), "cameras": names, "compile": compile}
+    overrides = {"model": str(checkpoint), "cameras": names, "compile": compile,
+                 "input_transport": camera["transport"]}
     if threads is not None:
         overrides["threads"] = threads
     if backend is not None:
@@ -105,7 +110,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
     spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid,
-            "size": size, "qos": camera["qos"], "viewer": camera["viewer"]}
+            "size": size, "qos": camera["qos"], "viewer": camera["viewer"],
+            "transport": camera["transport"]}
     try:
         driver = subprocess.run([sys.executable, __file__, "--driver", json.dumps(spec)],
                                 env=driver_env, capture_output=True, text=True,
@@ -126,6 +132,19 @@ def wait_until(node, when: float) -> None:
         rclpy.spin_once(node, timeout_sec=max(0.0, when - time.monotonic()))
 
 
+def camera_message(image, compressed: bool):
+    """A CompressedImage of (format, data) or an Image of image fields."""
+    from sensor_msgs.msg import CompressedImage, Image
+    if compressed:
+        msg = CompressedImage(format=image[0])
+        msg.data = image[1]
+        return msg
+    msg = Image(height=image.height, width=image.width, encoding=image.encoding,
+                step=image.step)
+    msg.data = image.data
+    return msg
+
+
 def drive(spec: dict) -> dict:
     """The driver process: publish, receive, measure; prints one JSON line."""
     import cv2
@@ -134,19 +153,28 @@ def drive(spec: dict) -> dict:
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
+    from sensor_msgs.msg import CompressedImage
+
     from vps_ros.data.synthetic import SyntheticDataset
-    from vps_ros.imgmsg import from_array
+    from vps_ros.imgmsg import encode_compressed, from_array
 
     rclpy.init()
     node = rclpy.create_node("bench_driver")
     cams = spec["cameras"]
     prefix = [f"{c}/" if c else "" for c in cams]
     height, width = spec["size"]
-    images = [from_array(cv2.resize(f.image, (width, height), interpolation=cv2.INTER_LINEAR),
-                         "rgb8") for f in SyntheticDataset("val", 1, 50, 256, 512)]
+    frames = [cv2.resize(f.image, (width, height), interpolation=cv2.INTER_LINEAR)
+              for f in SyntheticDataset("val", 1, 50, 256, 512)]
+    compressed = spec["transport"] == "compressed"
+    if compressed:      # jpeg, quality 90, encoded once: a camera's encoder is not timed
+        images = [encode_compressed(rgb, "jpeg") for rgb in frames]
+    else:
+        images = [from_array(rgb, "rgb8") for rgb in frames]
     camera_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) \
         if spec["qos"] == "reliable" else qos_profile_sensor_data
-    pubs = [node.create_publisher(Image, p + "image", camera_qos) for p in prefix]
+    pubs = [node.create_publisher(CompressedImage, p + "image/compressed", camera_qos)
+            if compressed else node.create_publisher(Image, p + "image", camera_qos)
+            for p in prefix]
     latencies: list[list[tuple[int, float]]] = [[] for _ in cams]
     viewed = [0]
     diagnostics: dict[str, dict] = {}
@@ -184,11 +212,8 @@ def drive(spec: dict) -> dict:
         for k, pub in enumerate(pubs):
             wait_until(node, due + k * period / len(pubs))
             stamp = time.time_ns()
-            fields = images[sent % len(images)]
-            msg = Image(height=fields.height, width=fields.width, encoding=fields.encoding,
-                        step=fields.step)
+            msg = camera_message(images[sent % len(images)], compressed)
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            msg.data = fields.data
             pub.publish(msg)
         sent += 1
         if sent % RSS_EVERY == 0:
@@ -234,6 +259,9 @@ def main() -> None:
                         help="camera frames' height x width (default 256x512)")
     parser.add_argument("--camera-qos", choices=["sensor_data", "reliable"],
                         default="sensor_data", help="QoS of the driver's image publisher")
+    parser.add_argument("--camera-transport", choices=["raw", "compressed"], default="raw",
+                        help="raw rgb8 Image, or jpeg CompressedImage on image/compressed "
+                             "(the node's input_transport follows)")
     parser.add_argument("--camera-profile", action="store_true",
                         help="the driver uses config/fastdds.xml (default: Fast DDS defaults)")
     parser.add_argument("--viewer", action="store_true",
@@ -253,7 +281,7 @@ def main() -> None:
         threads = args.threads if args.threads is not None else "params file's"
         size = tuple(int(v) for v in args.size.split("x"))
         print(f"model: {what}; node threads parameter: {threads}; compile: {args.compile}; "
-              f"camera {size[0]}x{size[1]}, {args.camera_qos}, "
+              f"camera {size[0]}x{size[1]} {args.camera_transport}, {args.camera_qos}, "
               f"{'package profile' if args.camera_profile else 'Fast DDS defaults'}; "
               f"FASTDDS_BUILTIN_TRANSPORTS {args.dds_transports or 'unset'}; "
               f"backend: {args.backend or 'params file' + chr(39) + 's'}; "
@@ -266,7 +294,8 @@ def main() -> None:
                                       args.compile, domain, folder, size, args.dds_transports,
                                       args.backend, {"qos": args.camera_qos,
                                                      "profile": args.camera_profile,
-                                                     "viewer": args.viewer})
+                                                     "viewer": args.viewer,
+                                                     "transport": args.camera_transport})
                            for _ in range(args.repeats)])
 
 
