@@ -3,6 +3,8 @@ the node runs in this process without its inference thread, frames go in through
 own subscription callbacks and each ``process_waiting()`` is one turn of that thread,
 so what is batched does not depend on DDS timing (test_ros_node_dds.py checks the
 plumbing over real DDS)."""
+import time
+
 import numpy as np
 import pytest
 import rclpy
@@ -123,3 +125,32 @@ def test_bad_frame_errors_are_logged_once_per_period_saying_how_many_were_held(m
     clock[0] = 105.0
     throttle(lines.append, "bad 3")
     assert lines == ["bad 0", "bad 3 (2 more since the last report)"]
+
+
+def test_images_are_published_only_while_someone_subscribes(start_node, context, monkeypatch):
+    """panoptic (8 MiB at 1080p), panoptic_color and overlay cost conversion and DDS
+    traffic: none without a subscriber; objects always."""
+    from sensor_msgs.msg import Image
+    node = start_node()
+    published = []
+    for name, publisher in node._streams[0].publishers.items():
+        monkeypatch.setattr(publisher, "publish",
+                            lambda msg, name=name, real=publisher.publish:
+                            (published.append(name), real(msg)))
+    frames = synthetic_frames(2)
+    send(node, "/image", frames[0].image, 1)
+    assert node.process_waiting() == 1
+    assert published == ["objects"]
+
+    viewer = rclpy.create_node("viewer", context=context)
+    viewer.create_subscription(Image, "/panoptic", lambda msg: None, 10)
+    panoptic = node._streams[0].publishers["panoptic"]
+    for _ in range(100):
+        if panoptic.get_subscription_count():
+            break
+        time.sleep(0.05)
+    published.clear()
+    send(node, "/image", frames[1].image, 2)
+    assert node.process_waiting() == 1
+    assert published == ["panoptic", "objects"]
+    viewer.destroy_node()

@@ -29,7 +29,7 @@ class TopicsConfig:
     image: str = param("image", "input topic (sensor_msgs/Image) in each camera's namespace; "
                        "compressed input subscribes to <image>/compressed")
     panoptic: str = param("panoptic", "output: 32SC1 panoptic image, class_id * "
-                          "label_divisor + track_id")
+                          "label_divisor + track_id (published only while subscribed)")
     panoptic_color: str = param("panoptic_color", "output: bgr8 colours of the panoptic "
                                 "image, for rviz (published only while subscribed)")
     overlay: str = param("overlay", "output: bgr8 image with class colours, boxes and ids "

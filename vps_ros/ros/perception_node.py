@@ -375,7 +375,8 @@ class PerceptionNode(LifecycleNode):
         header, pubs = frame.msg.header, stream.publishers
         classes = self._segmenter.classes
         stream.objects_in_memory = sum(1 for o in result.objects if o.is_thing)
-        pubs["panoptic"].publish(image_msg(result.panoptic, "32SC1", header))
+        if pubs["panoptic"].get_subscription_count():   # 8 MiB per 1080p frame
+            pubs["panoptic"].publish(image_msg(result.panoptic, "32SC1", header))
         pubs["objects"].publish(objects_msg(result, classes, header))
         if pubs["overlay"].get_subscription_count():
             image = frame.rgb
