@@ -257,7 +257,6 @@ def _stuff_objects(segments: FrameSegments) -> list[TrackedObject]:
             for k in stuff]
 
 
-
 def _scale_things(things: list[TrackedObject], segments: FrameSegments, track_ids: np.ndarray,
                   model_size: tuple[int, int]) -> list[TrackedObject]:
     """The tracker's things (pixels of ``model_size``) in pixels of ``segments``' map:

@@ -259,6 +259,16 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1.0 - p)))
 
 
+def boxes_of(segment_map: np.ndarray, n: int) -> np.ndarray:
+    """(n, 4) int64 boxes (x0, y0, x1, y1; ends exclusive) of segments 0..n-1 of a map
+    (-1 = void); zeros for a segment without pixels."""
+    boxes = np.zeros((n, 4), np.int64)
+    for i, found in enumerate(ndimage.find_objects(segment_map + 1, n)):
+        if found is not None:
+            boxes[i] = (found[1].start, found[0].start, found[1].stop, found[0].stop)
+    return boxes
+
+
 def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
                       is_thing: np.ndarray, embeddings: np.ndarray) -> FrameSegments:
     """FrameSegments of a segment map (-1 = void) with per-segment attributes.
@@ -275,10 +285,7 @@ def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np
         segment_map = lut[segment_map]  # index -1 reads the last entry, -1
         class_ids, scores, embeddings, areas = (class_ids[present], scores[present],
                                                 embeddings[present], areas[present])
-    boxes = np.zeros((len(present), 4), np.float32)
-    for i, found in enumerate(ndimage.find_objects(segment_map + 1, len(present))):
-        if found is not None:
-            boxes[i] = (found[1].start, found[0].start, found[1].stop, found[0].stop)
+    boxes = boxes_of(segment_map, len(present)).astype(np.float32)
     class_ids = np.asarray(class_ids, np.int32)
     return FrameSegments(segment_map.astype(np.int32, copy=False), class_ids,
                          np.asarray(scores, np.float32), is_thing[class_ids].astype(bool),

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import ndimage
-
 from ..types import FrameSegments
-from .postprocess import segments_from_map
+from .postprocess import boxes_of, segments_from_map
 
 RESIZE_MODES = ("letterbox", "stretch")
 
@@ -95,7 +93,7 @@ def scale_segments(segments: FrameSegments, size: tuple[int, int]
     n = segments.num_segments
     if size[0] < segments.image_size[0] or size[1] < segments.image_size[1]:
         areas = np.bincount(resized.ravel() + 1, minlength=n + 1)[1:]
-        boxes = _boxes(resized, n)
+        boxes = boxes_of(resized, n)
     else:
         repeats = np.outer(np.bincount(rows), np.bincount(cols)).ravel()
         areas = np.bincount(segments.segment_map.ravel() + 1, repeats, n + 1)[1:]
@@ -117,11 +115,3 @@ def nearest_source(source: int, target: int) -> np.ndarray:
     ``cv2.resize(..., INTER_NEAREST)`` copies (its arithmetic, in double precision)."""
     step = 1.0 / (target / source)
     return np.minimum(np.floor(np.arange(target) * step).astype(np.int64), source - 1)
-
-
-def _boxes(segment_map: np.ndarray, n: int) -> np.ndarray:
-    boxes = np.zeros((n, 4), np.int64)
-    for i, found in enumerate(ndimage.find_objects(segment_map + 1, n)):
-        if found is not None:
-            boxes[i] = (found[1].start, found[0].start, found[1].stop, found[0].stop)
-    return boxes

@@ -29,6 +29,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from ..data import bags
+from ..data.bag_storage import SUFFIXES
 from ..errors import ConfigError, DataError, VpsRosError
 from ..metrics import LabelSpace, MetricStats
 from ..model import MaskSegmenter
@@ -43,7 +44,6 @@ from .runner import ReplayOptions, pipeline_config, set_up_bag
 from .scoring import latency_summary
 
 DRIVES_DIR = "drives"
-BAG_SUFFIXES = (".mcap", ".db3")
 # Fields of a drive's dict that its row in the report carries (``partial`` and
 # ``recovered`` only when the drive's replay reports them).
 ROW_KEYS = ("drive", "bag", "error", "frames", "annotated_frames", "dropped_frames", "VPQ",
@@ -94,7 +94,7 @@ def _bags_at(path: Path, where: str) -> list[Path]:
     except DataError as exc:
         raise DataError(f"{where}{exc}") from None
     for bag in found:
-        if bag.is_file() and bag.suffix not in BAG_SUFFIXES:
+        if bag.is_file() and bag.suffix not in SUFFIXES:
             raise DataError(f"{where}{bag}: not a bag (a rosbag2 is a folder with "
                             "metadata.yaml, or an .mcap or .db3 file)")
     return found

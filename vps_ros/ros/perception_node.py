@@ -102,7 +102,6 @@ class CameraStream:
     stats: StreamStats = field(default_factory=StreamStats)
     errors: Throttle = field(default_factory=lambda: Throttle(ERROR_LOG_PERIOD_S))
     subscription: Any = None
-    reliability: ReliabilityPolicy = ReliabilityPolicy.BEST_EFFORT
     objects_in_memory: int = 0
     last_bad: int = 0
 
@@ -222,7 +221,6 @@ class PerceptionNode(LifecycleNode):
         stream.subscription = self.create_subscription(
             msg_type, stream.topics["image"], lambda msg, s=stream: self._on_image(s, msg),
             input_qos(self._config, reliability))
-        stream.reliability = reliability
 
     def _adapt_input_qos(self) -> None:
         """input_qos auto: follow the reliability the camera's publishers offer."""
@@ -231,7 +229,7 @@ class PerceptionNode(LifecycleNode):
             offered = [info.qos_profile.reliability
                        for info in self.get_publishers_info_by_topic(topic)]
             wanted = adapted_reliability(offered)
-            if wanted != stream.reliability:
+            if wanted != stream.subscription.qos_profile.reliability:
                 self.get_logger().info(
                     f"{topic}: input {wanted.name.lower().replace('_', ' ')}, as its "
                     f"{len(offered)} publisher(s) offer")

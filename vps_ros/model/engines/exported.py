@@ -15,9 +15,9 @@ Session = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 class ExportedSegmenter(MaskSegmenter):
-    """The segmenter of an exported file: its class table, thresholds and input size
-    come from the file's own metadata; ``session`` runs the graph (one image per call,
-    the shape it was exported with)."""
+    """The segmenter of an exported file: its class table and input size come from the
+    file's own metadata, its thresholds too unless ``postprocess`` is given;
+    ``session`` runs the graph (one image per call, the shape it was exported with)."""
 
     def __init__(self, info: ExportInfo, session: Session, backend: str, device: str,
                  postprocess: PostprocessConfig | None = None) -> None:
