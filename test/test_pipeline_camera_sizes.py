@@ -40,3 +40,15 @@ def test_camera_outputs_equal_model_outputs_mapped_back(segmenter, camera):
             assert obj.box == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
         assert len(big.track_ids) == big.segments.num_segments
     assert things_seen > 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_the_resize_parameter_reaches_every_backend(tmp_path, backend):
+    """A 4:3 camera: letterbox keeps the width (128) and grows the input to 96 rows;
+    stretch keeps the model's 64x128."""
+    checkpoint = write_small_checkpoint(tmp_path / "small.pt")
+    for resize, expected in (("letterbox", (96, 128)), ("stretch", (64, 128))):
+        segmenter = load_segmenter(PipelineConfig(model=str(checkpoint), backend=backend,
+                                                  threads=1, resize=resize))
+        assert (segmenter.backend, segmenter.resize) == (backend, resize)
+        assert segmenter.network_size([(120, 160)]) == expected

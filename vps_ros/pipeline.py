@@ -131,11 +131,9 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
         torch.set_num_threads(config.threads)
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
-    segmenter = open_segmenter(source, LoadOptions(
+    return open_segmenter(source, LoadOptions(
         config.device, input_size, config.postprocess, config.compile,
-        backend=config.backend, classes=config.classes))
-    segmenter.resize = config.resize
-    return segmenter
+        backend=config.backend, classes=config.classes, resize=config.resize))
 
 
 class Pipeline:

@@ -38,12 +38,13 @@ class MaskSegmenter(abc.ABC):
     fallback = ""      # why the backend asked for is not the one running ("" if it is)
 
     def __init__(self, classes: ClassTable, device: str,
-                 postprocess: PostprocessConfig | None = None) -> None:
+                 postprocess: PostprocessConfig | None = None, resize: str = "letterbox"
+                 ) -> None:
         self.classes = classes
         self.device = device
         self.postprocess = postprocess or PostprocessConfig()
         self._is_thing = classes.is_thing_lut
-        self.resize = "letterbox"
+        self.resize = resize
 
     @property
     @abc.abstractmethod

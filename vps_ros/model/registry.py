@@ -30,6 +30,7 @@ class LoadOptions:
     compile: bool = False
     backend: str = "torch"  # torch, or an engine of vps_ros.model.engines
     classes: str = ""  # class table (config/classes_<name>.yaml or a YAML path); "": the model's
+    resize: str = "letterbox"  # how images are fitted into the input (model/resizing.py)
 
 
 @dataclass(frozen=True)

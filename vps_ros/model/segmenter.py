@@ -40,11 +40,12 @@ class Segmenter(MaskSegmenter):
     """
 
     def __init__(self, net: KMaXNet, classes: ClassTable, device: str = "cpu",
-                 postprocess: PostprocessConfig | None = None, compile: bool = False) -> None:
+                 postprocess: PostprocessConfig | None = None, compile: bool = False,
+                 resize: str = "letterbox") -> None:
         if len(classes) != net.num_classes:
             raise ValueError(f"class table {classes.name!r} has {len(classes)} classes, the "
                              f"network predicts {net.num_classes}")
-        super().__init__(classes, resolve_device(device), postprocess)
+        super().__init__(classes, resolve_device(device), postprocess, resize)
         self._net = fuse_conv_bn(net.eval()).to(self.device, memory_format=torch.channels_last)
         self._compiled = (torch.compile(self._net, dynamic=False, options={"freezing": True})
                           if compile else None)
@@ -123,7 +124,8 @@ def load(source: str, options: LoadOptions) -> MaskSegmenter:
         net.config = dataclasses.replace(net.config, input_height=options.input_size[0],
                                          input_width=options.input_size[1])
     segmenter = Segmenter(net, checkpoint.classes, options.device,
-                          options.postprocess or checkpoint.postprocess, options.compile)
+                          options.postprocess or checkpoint.postprocess, options.compile,
+                          options.resize)
     return accelerate(segmenter, source, options)
 
 

@@ -119,8 +119,9 @@ class TransformersSegmenter(MaskSegmenter):
     def __init__(self, model: torch.nn.Module, architecture: Architecture, classes: ClassTable,
                  label_index: np.ndarray, preprocessing: Preprocessing,
                  input_size: tuple[int, int], device: str = "cpu",
-                 postprocess: PostprocessConfig | None = None, task_inputs: torch.Tensor | None = None) -> None:
-        super().__init__(classes, resolve_device(device), postprocess)
+                 postprocess: PostprocessConfig | None = None,
+                 task_inputs: torch.Tensor | None = None, resize: str = "letterbox") -> None:
+        super().__init__(classes, resolve_device(device), postprocess, resize)
         self._model = model.eval().to(self.device)
         self._architecture = architecture
         self._input_size = input_size
@@ -196,7 +197,7 @@ def load(source: str, options: LoadOptions) -> TransformersSegmenter:
                  input_size[1], input_size[0], DEFAULT_INPUT_SIZE[1], DEFAULT_INPUT_SIZE[0])
     segmenter = TransformersSegmenter(model, architecture, table, index, preprocessing,
                                       input_size, options.device, options.postprocess,
-                                      task_inputs)
+                                      task_inputs, options.resize)
     if options.backend != "torch":   # no exporter for these networks: say so, as engines do
         log.warning("%s: backend %s unavailable, running on torch: transformers models run "
                     "on torch", where, options.backend)

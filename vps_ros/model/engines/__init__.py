@@ -76,7 +76,8 @@ def open_exported(source: str, options: LoadOptions) -> ExportedSegmenter:
                           f"{options.input_size[1]}x{options.input_size[0]}: export it again "
                           "with --height and --width, or set both to 0")
     session = module.open_session(path, device, torch.get_num_threads())
-    return ExportedSegmenter(info, session, options.backend, device, options.postprocess)
+    return ExportedSegmenter(info, session, options.backend, device, options.postprocess,
+                             options.resize)
 
 
 def load(source: str, options: LoadOptions) -> ExportedSegmenter:
@@ -140,7 +141,8 @@ class AcceleratedSegmenter(MaskSegmenter):
     :attr:`fallback`, rather than failing, and retrying, every batch."""
 
     def __init__(self, segmenter: MaskSegmenter, source: str, options: LoadOptions) -> None:
-        super().__init__(segmenter.classes, options.device, segmenter.postprocess)
+        super().__init__(segmenter.classes, options.device, segmenter.postprocess,
+                         options.resize)
         self.backend = options.backend
         self._torch, self._source, self._options = segmenter, source, options
         self._engines: dict[tuple[int, int], MaskSegmenter] = {}

@@ -20,8 +20,9 @@ class ExportedSegmenter(MaskSegmenter):
     ``session`` runs the graph (one image per call, the shape it was exported with)."""
 
     def __init__(self, info: ExportInfo, session: Session, backend: str, device: str,
-                 postprocess: PostprocessConfig | None = None) -> None:
-        super().__init__(info.classes, device, postprocess or info.postprocess)
+                 postprocess: PostprocessConfig | None = None, resize: str = "letterbox"
+                 ) -> None:
+        super().__init__(info.classes, device, postprocess or info.postprocess, resize)
         self.info = info
         self.backend = backend
         self._session = session
