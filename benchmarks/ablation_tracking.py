@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.errors import VpsRosError
 from vps_ros.metrics import LabelSpace, MetricStats, SequenceEvaluator
 from vps_ros.model import Segmenter

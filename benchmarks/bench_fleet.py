@@ -28,9 +28,10 @@ import tracemalloc
 from pathlib import Path
 
 from vps_ros.data import bags
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.replay.cameras import cameras_of
-from vps_ros.replay.fleet import DRIVES_DIR, FleetOptions, merge_drives, name_drives, run_fleet
+from vps_ros.replay.fleet import DRIVES_DIR, FleetOptions, name_drives, run_fleet
+from vps_ros.replay.fleet_totals import merge_drives
 from vps_ros.replay.runner import ReplayOptions
 
 TOTALS = ("VPQ", "VPQ_windows", "STQ", "AQ", "SQ", "per_class", "num_frames", "num_tracks")

@@ -3,7 +3,7 @@
 Frames are 1024x2048 with 60 ground-truth segments (Voronoi cells of moving seeds,
 so tracks persist), 30-frame sequences; predictions are the ground truth shifted by
 a few pixels with id switches, class errors and void. The plain reference
-(test/metrics_reference.py) stacks each window's frames and runs one np.unique over
+(testkit/metrics_reference.py) stacks each window's frames and runs one np.unique over
 it; STQ runs one np.unique per frame.
 
 Peak memory is the peak of Python/numpy allocations (tracemalloc) made while
@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
-from metrics_reference import stq_reference, vpq_reference  # noqa: E402
+from testkit.metrics_reference import stq_reference, vpq_reference
 
-from vps_ros.metrics import LabelSpace, SequenceEvaluator  # noqa: E402
-from vps_ros.types import ClassInfo, ClassTable  # noqa: E402
+from vps_ros.metrics import LabelSpace, SequenceEvaluator
+from vps_ros.types import ClassInfo, ClassTable
 
 H, W, SEGMENTS = 1024, 2048, 60
 WINDOWS = (1, 2, 3, 4)

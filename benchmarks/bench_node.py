@@ -155,7 +155,7 @@ def drive(spec: dict) -> dict:
 
     from sensor_msgs.msg import CompressedImage
 
-    from vps_ros.data.synthetic import SyntheticDataset
+    from vps_ros.data.synthetic.dataset import SyntheticDataset
     from vps_ros.imgmsg import encode_compressed, from_array
 
     rclpy.init()

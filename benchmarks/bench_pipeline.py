@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.model.resizing import RESIZE_MODES
 from vps_ros.pipeline import Pipeline, PipelineConfig
 from vps_ros.resources import config_path

@@ -3,7 +3,7 @@
 1. The demo drive (``vps-ros synth OUT --split test --format rosbag2 --sequences 1
    --frames 100``, 256 x 512, ground truth on every frame; as ``scripts/demo.sh`` makes
    it), its storage file cut at 25 / 50 / 75 % of its size and metadata.yaml removed (what
-   a killed recorder leaves): frames recovered by ``vps_ros.data.bags.read_frames`` of
+   a killed recorder leaves): frames recovered by ``vps_ros.data.bags.frames.read_frames`` of
    frames written, and for mcap the frames whose chunk lies wholly before the cut (the
    most that can be recovered, from the complete file's chunk index).
 2. ``vps-ros bag repair`` (in this process) of a longer drive without metadata.yaml and
@@ -25,7 +25,7 @@ from pathlib import Path
 from mcap.reader import make_reader
 
 from vps_ros.data import bags
-from vps_ros.data.bag_command import repair
+from vps_ros.commands.bag import repair
 from vps_ros.errors import DataError
 
 STORAGES = ("mcap", "sqlite3")

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from vps_ros.data import bags
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.replay.cameras import cameras_of
 from vps_ros.replay.runner import ReplayOptions, replay
 

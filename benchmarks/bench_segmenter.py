@@ -41,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vps_ros.model import MaskSegmenter, ModelConfig, Segmenter
 from vps_ros.model.checkpoint import load_checkpoint, save_checkpoint
-from vps_ros.model.engines import accelerate
+from vps_ros.model.engines.segmenter import on_backend
 from vps_ros.model.network import KMaXNet
 from vps_ros.model.postprocess import merge_masks
 from vps_ros.model.registry import LoadOptions
@@ -91,7 +91,7 @@ def load(checkpoint: str | None) -> tuple[KMaXNet, ClassTable, str]:
 
 def test_image(height: int, width: int) -> np.ndarray:
     try:
-        from vps_ros.data.synthetic import SyntheticDataset
+        from vps_ros.data.synthetic.dataset import SyntheticDataset
         return next(iter(SyntheticDataset("test", 1, 1, height, width))).image
     except ImportError:
         return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -149,7 +149,7 @@ def make_segmenters(checkpoint: str, backends: list[str], compile: bool
         loaded = load_checkpoint(checkpoint)
         torch_segmenter = Segmenter(loaded.net, loaded.classes, "cpu", loaded.postprocess)
         name = "torch eager" if backend == "torch" else backend
-        segmenter = accelerate(torch_segmenter, checkpoint, LoadOptions(backend=backend))
+        segmenter = on_backend(torch_segmenter, checkpoint, LoadOptions(backend=backend))
         for _ in range(5):
             segmenter.warm_up()
         print(f"{name}: ready in {time.perf_counter() - start:.0f} s")

@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402  (after limiting threads)
 
-from vps_ros.data.synthetic import SyntheticDataset  # noqa: E402
+from vps_ros.data.synthetic.dataset import SyntheticDataset  # noqa: E402
 
 
 def one_run(run: int, sequences: int, frames: int, height: int, width: int) -> dict[str, float]:

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from vps_ros.tracking import MODES, TrackerConfig, make_tracker
 from vps_ros.types import FrameSegments
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
-from tracking_scenes import SCENES, id_errors, run  # noqa: E402  (test helpers)
+from testkit.tracking_scenes import SCENES, id_errors, run
 
 HEIGHT, WIDTH, GRID = 256, 512, 10
 

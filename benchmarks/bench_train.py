@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from vps_ros.config import from_mapping, to_mapping
-from vps_ros.data.datasets import open_dataset, write_dataset
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.formats.datasets import open_dataset, write_dataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.model.network import KMaXNet
 from vps_ros.resources import config_path
 from vps_ros.train.config import TrainConfig, load_train_config

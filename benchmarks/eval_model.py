@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.metrics import evaluate_sequences, panoptic_quality
 from vps_ros.model.registry import LoadOptions, open_segmenter
 from vps_ros.model.resizing import RESIZE_MODES

@@ -18,7 +18,7 @@ import dataclasses
 import torch
 from tqdm import tqdm
 
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.metrics import panoptic_quality
 from vps_ros.model import PostprocessConfig, Segmenter
 from vps_ros.model.postprocess import merge_masks

@@ -19,8 +19,8 @@ from rosbags.rosbag2 import Reader
 
 from vps_ros import cli
 from vps_ros.data import bags
-from vps_ros.data.datasets import open_dataset
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.formats.datasets import open_dataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.errors import DataError
 
 FRAMES = 6
@@ -274,7 +274,7 @@ def test_a_repair_that_cannot_write_blames_the_output_and_leaves_no_half_bag(
     """A full disk while writing OUT is the OS's error about OUT, not "IN is corrupt",
     and OUT, created by the repair, is removed rather than left without metadata."""
     from rosbags.rosbag2 import Writer
-    from vps_ros.data.bag_command import repair
+    from vps_ros.commands.bag import repair
     _, bag = original
 
     def full_disk(*args, **kwargs):

@@ -10,8 +10,8 @@ from rosbags.rosbag2 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from vps_ros.data import bags
-from vps_ros.data.datasets import open_dataset, write_dataset
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.formats.datasets import open_dataset, write_dataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.errors import DataError
 
 ROS = get_typestore(Stores.ROS2_KILTED)

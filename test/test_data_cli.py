@@ -8,7 +8,7 @@ import cv2
 
 from conftest import REPO
 from vps_ros.cli import main
-from vps_ros.data.datasets import open_dataset
+from vps_ros.data.formats.datasets import open_dataset
 
 SMALL = ["--sequences", "2", "--frames", "20", "--height", "64", "--width", "128"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from vps_ros.data.datasets import open_dataset, open_panoptic, write_dataset
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.formats.datasets import open_dataset, open_panoptic, write_dataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.errors import DataError
 from vps_ros.types import ClassTable
 

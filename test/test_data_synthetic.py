@@ -4,8 +4,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from vps_ros.data.synth_stats import full_occlusions, split_stats
-from vps_ros.data.synthetic import SPLIT_SEED_BASE, SyntheticDataset
+from vps_ros.data.synthetic.stats import full_occlusions, split_stats
+from vps_ros.data.synthetic.dataset import SPLIT_SEED_BASE, SyntheticDataset
 from vps_ros.errors import ConfigError
 from vps_ros.panoptic import decode
 

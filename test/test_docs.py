@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from launch_ast import calls, launch_tree
+from testkit.launch_ast import calls, launch_tree
 from vps_ros.cli import COMMANDS, build_parser
 
 README = REPO / "README.md"
@@ -258,6 +258,6 @@ def test_the_link_check_finds_missing_files_and_headings(tmp_path, monkeypatch):
 
 def test_the_changelog_names_the_package_version():
     package_xml = re.search(r"<version>([^<]+)</version>", (REPO / "package.xml").read_text())
-    init = re.search(r'__version__ = "([^"]+)"', (REPO / "vps_ros" / "__init__.py").read_text())
+    init = re.search(r'__version__ = "([^"]+)"', (REPO / "vps_ros" / "version.py").read_text())
     newest = re.search(r"^## \[([^\]]+)\]", (REPO / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert package_xml.group(1) == init.group(1) == newest.group(1)

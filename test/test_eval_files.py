@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from vps_ros import cli
-from vps_ros.data.datasets import write_dataset
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.formats.datasets import write_dataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.metrics import evaluate_sequences
 
 LABEL_DIVISOR = 1000

@@ -8,7 +8,7 @@ import re
 import yaml
 
 from conftest import REPO
-from launch_ast import calls, launch_tree
+from testkit.launch_ast import calls, launch_tree
 from vps_ros.ros.node_config import NodeConfig, node_parameters
 
 LAUNCH = REPO / "launch" / "perception.launch.py"

@@ -26,7 +26,7 @@ def test_panoptic_object_array_round_trips_between_processes(ros_env):
              "frames_since_seen": 20},
         ],
     }
-    peer = str(REPO / "test" / "dds_peer.py")
+    peer = str(REPO / "testkit" / "dds_peer.py")
     sub = python_process([peer, "sub"], ros_env)
     assert sub.stdout.readline().strip() == "ready", sub.stderr.read()
     pub = python_process([peer, "pub", json.dumps(sent)], ros_env)

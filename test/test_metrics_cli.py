@@ -12,7 +12,7 @@ import pytest
 from vps_ros import cli
 from vps_ros.errors import DataError
 from vps_ros.metrics import LabelSpace, evaluate_sequences, evaluate_sources
-from vps_ros.metrics import cli as eval_cli
+from vps_ros.commands import eval as eval_cli
 from vps_ros.types import ClassTable
 
 CLASSES = ClassTable.builtin("synthetic")

@@ -1,11 +1,11 @@
-"""The metric core agrees with the plain reference (test/metrics_reference.py) to 1e-9
+"""The metric core agrees with the plain reference (testkit/metrics_reference.py) to 1e-9
 on random sequences: VPQ per window (All / Things / Stuff and every class's IoU sum,
 TP, FP, FN) and STQ / AQ / SQ with per-class IoU."""
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics_reference import stq_reference, vpq_reference
+from testkit.metrics_reference import stq_reference, vpq_reference
 from vps_ros.metrics import evaluate_sequences
 from vps_ros.types import ClassInfo, ClassTable
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline_helpers import LOOSE
-from scenes import CLASSES, SMALL, ToyVideos
+from testkit.pipeline_helpers import LOOSE
+from testkit.scenes import CLASSES, SMALL, ToyVideos
 from vps_ros.errors import CheckpointError
 from vps_ros.model import PostprocessConfig, Segmenter
 from vps_ros.model.checkpoint import load_checkpoint, save_checkpoint

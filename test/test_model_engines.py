@@ -15,12 +15,12 @@ import onnx
 import pytest
 import torch
 
-from pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
+from testkit.pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import Segmenter
-from vps_ros.model.export import METADATA_KEY, TOLERANCE, export, read_onnx_info
-from vps_ros.model.engines import AcceleratedSegmenter
-from vps_ros.model.engines.exported import ExportedSegmenter
+from vps_ros.model.export import TOLERANCE, export
+from vps_ros.model.engines.format import METADATA_KEY, read_onnx_info
+from vps_ros.model.engines.segmenter import EngineSegmenter
 from vps_ros.model.registry import LoadOptions, model_classes, open_segmenter
 from vps_ros.pipeline import PipelineConfig, load_segmenter
 from vps_ros.types import ClassTable
@@ -47,7 +47,7 @@ def exported(tmp_path_factory):
 def test_exported_outputs_match_torch_on_frames(exported, fmt, backend):
     _, reference, files = exported
     engine = open_segmenter(str(files[fmt]), LoadOptions(backend=backend, postprocess=THRESHOLDS))
-    assert isinstance(engine, ExportedSegmenter) and engine.backend == backend
+    assert isinstance(engine, EngineSegmenter) and engine.backend == backend
     assert engine.classes == reference.classes and engine.input_size == reference.input_size
     images = [frame.image for frame in synthetic_frames(3)]
     expected, got = reference.predict(np.stack(images)), engine.predict(np.stack(images))
@@ -134,7 +134,7 @@ def test_a_checkpoint_on_an_engine_is_exported_at_load_and_cached(exported, expo
     config = PipelineConfig(model=str(checkpoint), backend="openvino", threads=1,
                             postprocess=THRESHOLDS)
     engine = load_segmenter(config)
-    assert isinstance(engine, AcceleratedSegmenter) and engine.backend == "openvino"
+    assert isinstance(engine, EngineSegmenter) and engine.backend == "openvino"
     assert engine.fallback == ""
     cached = list((export_cache / "exports").glob("small-*-64x128.onnx"))
     assert len(cached) == 1
@@ -173,7 +173,7 @@ def test_cuda_without_a_gpu_runs_the_engine_on_the_cpu(exported, caplog):
     with caplog.at_level(logging.WARNING, logger="vps_ros"):
         segmenter = load_segmenter(PipelineConfig(model=str(exported[0]),
                                                   backend="onnxruntime", device="cuda"))
-    assert isinstance(segmenter, AcceleratedSegmenter)
+    assert isinstance(segmenter, EngineSegmenter)
     assert (segmenter.backend, segmenter.device, segmenter.fallback) == \
         ("onnxruntime", "cpu", "")
     assert "no CUDA device is available: running on the CPU" in caplog.text
@@ -184,7 +184,8 @@ def test_cuda_without_a_gpu_runs_the_engine_on_the_cpu(exported, caplog):
 
 def test_onnxruntime_without_gpu_providers_cannot_serve_cuda():
     """This machine's ONNX Runtime has the CPU provider only."""
-    from vps_ros.model.engines import EngineUnavailable, onnxruntime as ort_engine
+    from vps_ros.model.engines import onnxruntime as ort_engine
+    from vps_ros.model.engines.backends import EngineUnavailable
     with pytest.raises(EngineUnavailable, match="device cuda: this ONNX Runtime has no GPU "
                        "execution provider"):
         ort_engine.check_available("cuda")
@@ -194,7 +195,8 @@ def test_a_gpu_provider_that_falls_back_to_the_cpu_is_unavailable(exported, monk
     """ONNX Runtime replaces a GPU provider that cannot start by the CPU without raising;
     that must count as the engine being unavailable, not as running on the GPU. The
     provider list is what check_available would give on a GPU build."""
-    from vps_ros.model.engines import EngineUnavailable, onnxruntime as ort_engine
+    from vps_ros.model.engines import onnxruntime as ort_engine
+    from vps_ros.model.engines.backends import EngineUnavailable
     monkeypatch.setattr(ort_engine, "providers", lambda device: [
         ("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"])
     with pytest.warns(UserWarning), \
@@ -207,7 +209,7 @@ def test_an_export_that_fails_at_run_time_runs_that_size_on_torch(exported, monk
     """A new camera aspect needs a new export on its first frame; if that fails, the
     frame and every later one of that size run on torch, the export is not retried,
     and the reason is in ``fallback``."""
-    from vps_ros.model import engines
+    from vps_ros.model.engines import segmenter as engines
     checkpoint, reference, _ = exported
     segmenter = load_segmenter(PipelineConfig(model=str(checkpoint), backend="openvino",
                                               threads=1, postprocess=THRESHOLDS))
@@ -252,7 +254,7 @@ def test_backend_is_validated():
 def test_the_default_backend_gives_the_shipped_models_segments():
     """The default backend (OpenVINO) against torch, shipped model, test-split frames:
     the same segments (the export's logits differ by ~1e-4 at most)."""
-    from vps_ros.data.synthetic import SyntheticDataset
+    from vps_ros.data.synthetic.dataset import SyntheticDataset
     from vps_ros.resources import model_path
     shipped = str(model_path("default.pt"))
     default = load_segmenter(PipelineConfig(model=shipped, threads=1))

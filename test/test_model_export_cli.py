@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from pipeline_helpers import write_small_checkpoint
+from testkit.pipeline_helpers import write_small_checkpoint
 from vps_ros.cli import main
-from vps_ros.model import export_command
+from vps_ros.commands import export as export_command
 from vps_ros.model.registry import LoadOptions, open_segmenter
 
 

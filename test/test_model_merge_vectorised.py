@@ -1,5 +1,5 @@
 """The vectorised mask-wise merge against the reference (the loop it replaced, kept in
-test/merge_reference.py): identical segments, pixel for pixel, on the shipped model's
+testkit/merge_reference.py): identical segments, pixel for pixel, on the shipped model's
 outputs for real frames, on smooth random logits at several grid scales, and on the
 hand-made masks of test_model_postprocess."""
 import numpy as np
@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import merge_reference
-from vps_ros.data.synthetic import SyntheticDataset
+from testkit import merge_reference
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.model import PostprocessConfig, Segmenter
 from vps_ros.model.postprocess import merge_masks
 from vps_ros.pipeline import DEFAULT_MODEL

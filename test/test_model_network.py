@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from scenes import SMALL
+from testkit.scenes import SMALL
 from vps_ros.model.backbone import fuse_conv_bn
 from vps_ros.model.config import ModelConfig
 from vps_ros.model.kmax import Predictor, kmeans_update

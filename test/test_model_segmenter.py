@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from scenes import CLASSES, SMALL
+from testkit.scenes import CLASSES, SMALL
 from vps_ros.errors import DataError
 from vps_ros.model import PostprocessConfig, Segmenter
 from vps_ros.model.network import KMaXNet

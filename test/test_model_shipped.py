@@ -2,7 +2,7 @@
 held-out synthetic test split, and that the node's default path finds it."""
 import pytest
 
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.model import Segmenter
 from vps_ros.pipeline import DEFAULT_MODEL
 from vps_ros.resources import model_path

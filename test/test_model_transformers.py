@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import hf_models
-from replay_helpers import metrics, replay, small_model, synthetic_frames, write_bag
-from scenes import CLASSES, ToyVideos
+from testkit import hf_models
+from testkit.replay_helpers import metrics, replay, small_model, synthetic_frames, write_bag
+from testkit.scenes import CLASSES, ToyVideos
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import MaskSegmenter, PostprocessConfig
 from vps_ros.model.registry import LoadOptions, model_classes, open_segmenter

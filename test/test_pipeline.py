@@ -3,8 +3,8 @@ randomly initialised) and the real tracker."""
 import numpy as np
 import pytest
 
-from pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
-from scenes import CLASSES
+from testkit.pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
+from testkit.scenes import CLASSES
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import PostprocessConfig
 from vps_ros.pipeline import Pipeline, PipelineConfig, load_segmenter, step_batch

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
+from testkit.pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
 from vps_ros.pipeline import Pipeline, PipelineConfig, load_segmenter
 
 

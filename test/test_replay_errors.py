@@ -3,7 +3,7 @@ what was scored before a fault is still in the report, marked partial."""
 import numpy as np
 import pytest
 
-from replay_helpers import (metrics, replay, small_model, synthetic_frames, write_bag,
+from testkit.replay_helpers import (metrics, replay, small_model, synthetic_frames, write_bag,
                             write_images)
 from vps_ros.data import bags
 

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from replay_helpers import cut_inside_frame, metrics, panoptic_of, recorded, replay, small_model
-from replay_helpers import synthetic_frames, write_bag
+from testkit.replay_helpers import cut_inside_frame, metrics, panoptic_of, recorded, replay, small_model
+from testkit.replay_helpers import synthetic_frames, write_bag
 from vps_ros import cli
-from vps_ros.data import bags, kitti_step
+from vps_ros.data import bags
+from vps_ros.data.formats import kitti_step
 from vps_ros.data.frames import VideoFrame
 from vps_ros.metrics import evaluate_sequences
 from vps_ros.replay import executors
@@ -315,7 +316,7 @@ def test_single_drive_options_are_refused_for_a_fleet(drives, model, tmp_path, c
 
 
 def test_the_core_imports_without_ray():
-    code = ("import sys, vps_ros.replay.cli, vps_ros.replay.fleet, vps_ros.replay.executors\n"
+    code = ("import sys, vps_ros.commands.replay, vps_ros.replay.fleet, vps_ros.replay.executors\n"
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, check=True)
@@ -396,7 +397,7 @@ def test_the_totals_table_has_the_single_drive_summary_columns():
 
 
 def test_latency_histogram_percentiles_to_one_percent_and_exact_merge():
-    from vps_ros.replay.fleet import LatencyHistogram
+    from vps_ros.replay.latency import LatencyHistogram
     rng = np.random.default_rng(0)
     a, b = list(rng.lognormal(3, 0.5, 500)), list(rng.lognormal(2, 1.0, 300))
     merged = LatencyHistogram.of(a)

@@ -5,9 +5,9 @@ import ast
 import re
 
 from conftest import REPO
-from launch_ast import calls, launch_tree
+from testkit.launch_ast import calls, launch_tree
 from vps_ros.cli import build_parser
-from vps_ros.replay import cli as replay_cli
+from vps_ros.commands import replay as replay_cli
 
 LAUNCH = REPO / "launch" / "replay_eval.launch.py"
 
@@ -56,7 +56,7 @@ def test_replay_eval_is_an_installed_executable_running_the_replay(tmp_path, cap
     nodes = [{k.arg: k.value for k in call.keywords} for call in _calls("Node")]
     assert [n["executable"].value for n in nodes] == ["replay_eval"]
     assert "scripts/replay_eval" in (REPO / "CMakeLists.txt").read_text()
-    assert "from vps_ros.replay.cli import main" in (REPO / "scripts" / "replay_eval").read_text()
+    assert "from vps_ros.commands.replay import main" in (REPO / "scripts" / "replay_eval").read_text()
     assert replay_cli.main([str(tmp_path / "none"), "--image-topic", "/i", "--out",
                             str(tmp_path / "out"), "--ros-args", "-r", "__node:=x"]) == 2
     assert "bag not found" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replay_helpers import (metrics, objects_of, panoptic_of, recorded, replay, small_model,
+from testkit.replay_helpers import (metrics, objects_of, panoptic_of, recorded, replay, small_model,
                             synthetic_frames, write_bag)
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]

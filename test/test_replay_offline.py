@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from replay_helpers import (metrics, objects_of, panoptic_of, recorded, replay, small_model,
+from testkit.replay_helpers import (metrics, objects_of, panoptic_of, recorded, replay, small_model,
                             synthetic_frames, write_bag, write_images)
 from vps_ros.data import bags
 from vps_ros.metrics import evaluate_sequences

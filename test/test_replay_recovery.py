@@ -14,8 +14,8 @@ from mcap.records import Chunk
 from mcap.stream_reader import StreamReader
 
 from conftest import REPO, python_process
-from pipeline_helpers import HEIGHT, WIDTH
-from replay_helpers import (cut_inside_frame, metrics, panoptic_of, recorded, replay,
+from testkit.pipeline_helpers import HEIGHT, WIDTH
+from testkit.replay_helpers import (cut_inside_frame, metrics, panoptic_of, recorded, replay,
                             small_model, synthetic_frames, write_bag)
 from vps_ros.data import bags
 
@@ -44,7 +44,7 @@ def test_recorder_killed_mid_drive_replays_every_frame_written(storage, model, t
                                                               caplog):
     written, total = 4, 8
     bag = tmp_path / "drive"
-    recorder = python_process([str(REPO / "test" / "bag_recorder.py"), str(bag), storage,
+    recorder = python_process([str(REPO / "testkit" / "bag_recorder.py"), str(bag), storage,
                                str(written), str(total), str(HEIGHT), str(WIDTH)], env=None,
                               stdin=subprocess.PIPE)
     try:

@@ -5,7 +5,8 @@ import numpy as np
 from vps_ros.metrics import LabelSpace, evaluate_sequences
 from vps_ros.replay.cameras import Camera, ReplayFrame
 from vps_ros.replay.outputs import ReplayOutput
-from vps_ros.replay.scoring import ReplayScorer, TrackHistory, latency_summary
+from vps_ros.replay.latency import latency_summary
+from vps_ros.replay.scoring import ReplayScorer, TrackHistory
 from vps_ros.types import ClassTable
 
 CLASSES = ClassTable.builtin("synthetic")

@@ -5,7 +5,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from scenes import CLASSES
+from testkit.scenes import CLASSES
 from vps_ros.errors import DataError
 from vps_ros.imgmsg import COLOR_ENCODINGS, encode_compressed, to_array
 from vps_ros.ros.convert import (compressed_to_rgb, image_msg, image_to_rgb, objects_msg, roi,

@@ -5,7 +5,7 @@ OpenVINO, says so in /diagnostics, and publishes what the torch pipeline compute
 in-process for the same frames."""
 import pytest
 
-from pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
+from testkit.pipeline_helpers import LOOSE, synthetic_frames, write_small_checkpoint
 from test_ros_node_dds import NODE_PARAMS, assert_same_frame, run
 from vps_ros.pipeline import Pipeline, PipelineConfig, load_segmenter
 

@@ -12,7 +12,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
-from pipeline_helpers import LOOSE, LOOSE_PARAMS, synthetic_frames, write_small_checkpoint
+from testkit.pipeline_helpers import LOOSE, LOOSE_PARAMS, synthetic_frames, write_small_checkpoint
 from vps_ros.model import Segmenter
 from vps_ros.ros.convert import image_msg
 from vps_ros.ros import perception_node

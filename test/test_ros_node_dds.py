@@ -1,5 +1,5 @@
 """perception_node over real DDS, in separate processes: the node (started as the
-replay and the launch file start it) and a driver (test/node_driver.py) that publishes
+replay and the launch file start it) and a driver (testkit/node_driver.py) that publishes
 synthetic frames and collects the outputs. What the node publishes must be what the
 Pipeline computes in-process for the same frames."""
 import json
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO, python_process
-from pipeline_helpers import (LOOSE, LOOSE_PARAMS, save_frames, synthetic_frames,
+from testkit.pipeline_helpers import (LOOSE, LOOSE_PARAMS, save_frames, synthetic_frames,
                               write_small_checkpoint)
 from vps_ros.imgmsg import from_array, to_array
 from vps_ros.pipeline import Pipeline, PipelineConfig, load_segmenter
@@ -22,7 +22,7 @@ from vps_ros.tracking import TrackerConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
-DRIVER = REPO / "test" / "node_driver.py"
+DRIVER = REPO / "testkit" / "node_driver.py"
 # One model thread in the node and in the reference run: the same arithmetic, and
 # no thread oversubscription on a loaded 2-core machine.
 NODE_PARAMS = {**LOOSE_PARAMS, "threads": 1}

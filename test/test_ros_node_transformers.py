@@ -4,8 +4,8 @@ the node stays up; the good one publishes panoptic and objects as the Pipeline c
 them in-process."""
 import pytest
 
-import hf_models
-from pipeline_helpers import LOOSE, synthetic_frames
+from testkit import hf_models
+from testkit.pipeline_helpers import LOOSE, synthetic_frames
 from test_ros_node_dds import NODE_PARAMS, assert_same_frame, run
 from vps_ros.pipeline import Pipeline, PipelineConfig
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tracking_scenes import CAR, PEDESTRIAN, frame_of
+from testkit.tracking_scenes import CAR, PEDESTRIAN, frame_of
 from vps_ros.config import from_mapping, validate_value
 from vps_ros.errors import ConfigError, DataError
 from vps_ros.tracking import MODES, MatchingSpace, TrackerConfig, make_tracker

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tracking_scenes import CAR, HEIGHT, PEDESTRIAN, WIDTH, frame_of
+from testkit.tracking_scenes import CAR, HEIGHT, PEDESTRIAN, WIDTH, frame_of
 from vps_ros.tracking import TrackerConfig, make_tracker
 from vps_ros.tracking.memory import ObjectMemory
 from vps_ros.tracking.similarity import cosine, location, mask_iou, match, pairwise_dot

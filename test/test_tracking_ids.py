@@ -3,7 +3,7 @@ robin, so the panoptic encoding class*label_divisor + id never overflows."""
 import numpy as np
 import pytest
 
-from tracking_scenes import CAR, frame_of, unit
+from testkit.tracking_scenes import CAR, frame_of, unit
 from vps_ros import panoptic
 from vps_ros.errors import ConfigError, DataError
 from vps_ros.tracking import TrackerConfig, make_tracker

@@ -5,7 +5,7 @@ where a baseline is expected to fail the scene, that is asserted too, so the sce
 known to be hard for the reason it was built for."""
 import pytest
 
-from tracking_scenes import (car_behind_truck, car_shrinking_behind_truck, crossing,
+from testkit.tracking_scenes import (car_behind_truck, car_shrinking_behind_truck, crossing,
                              hidden_frames, ids_of, leaving_and_entering, look_alike_entering,
                              parked_row, run)
 from vps_ros.tracking import TrackerConfig, make_tracker

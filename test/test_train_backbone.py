@@ -12,7 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub reads it: no test d
 import huggingface_hub.constants  # noqa: E402
 import transformers  # noqa: E402
 
-from scenes import SMALL, ToyVideos
+from testkit.scenes import SMALL, ToyVideos
 from vps_ros.config import from_mapping, to_mapping
 from vps_ros.errors import ConfigError
 from vps_ros.model.registry import LoadOptions, open_segmenter

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from scenes import CAR, CLASSES, LABEL_DIVISOR, ROAD, SKY, ToyVideos
+from testkit.scenes import CAR, CLASSES, LABEL_DIVISOR, ROAD, SKY, ToyVideos
 from vps_ros.data.frames import VideoFrame
 from vps_ros.errors import DataError
 from vps_ros.train.augment import augment

@@ -3,7 +3,7 @@ than GPUs, and a resume checkpoint of another model config."""
 import pytest
 import torch
 
-from scenes import SMALL, ToyVideos
+from testkit.scenes import SMALL, ToyVideos
 from vps_ros.config import from_mapping, to_mapping
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.train import distributed

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from scenes import CLASSES, SMALL, ToyVideos
+from testkit.scenes import CLASSES, SMALL, ToyVideos
 from vps_ros.config import from_mapping, to_mapping
 from vps_ros.errors import ConfigError, DataError
 from vps_ros.model import Segmenter

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from scenes import SMALL, ToyVideos
+from testkit.scenes import SMALL, ToyVideos
 from vps_ros.config import from_mapping, to_mapping
 from vps_ros.train.batch import collate
 from vps_ros.train.config import TrainConfig

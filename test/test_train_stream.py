@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from train_runs import STILL, tiny_config, write_kitti, write_yaml
+from testkit.train_runs import STILL, tiny_config, write_kitti, write_yaml
 from vps_ros.cli import main
 from vps_ros.config import from_mapping
-from vps_ros.data.datasets import open_dataset
+from vps_ros.data.formats.datasets import open_dataset
 from vps_ros.errors import ConfigError
 from vps_ros.train.config import TrainConfig
 from vps_ros.train.frames import ReaderFrames, train_frames

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_runs import tiny_config, write_kitti, write_yaml
+from testkit.train_runs import tiny_config, write_kitti, write_yaml
 
-HERE = Path(__file__).parent
+KIT = Path(__file__).resolve().parent.parent / "testkit"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone",
             "--nproc_per_node", "2"]
 
@@ -26,8 +26,8 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone",
 def torchrun(args: list[str], cwd: Path, launcher: list[str] = TORCHRUN
              ) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([*launcher, str(HERE / "torchrun_ranks.py"), *args], cwd=cwd,
+           "PYTHONPATH": os.pathsep.join([str(KIT.parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([*launcher, str(KIT / "torchrun_ranks.py"), *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -2,8 +2,8 @@
 
 Each subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int``.
 Only the module of the subcommand being run is imported, so ``vps-ros eval`` does not
-pay for importing torch. Any :class:`~vps_ros.errors.VpsRosError` becomes one line on
-stderr and exit code 2, without a traceback.
+pay for importing torch. Exit codes follow :mod:`vps_ros.commands.exits` (a
+:class:`~vps_ros.errors.VpsRosError` is one line on stderr and exit code 2).
 """
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ import argparse
 import importlib
 import sys
 
-from .errors import VpsRosError
+from .commands.exits import run_command
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "eval": ("vps_ros.metrics.cli", "VPQ and STQ of predictions against ground truth"),
-    "synth": ("vps_ros.data.synth_command", "synthetic driving videos: write a split, print "
+    "eval": ("vps_ros.commands.eval", "VPQ and STQ of predictions against ground truth"),
+    "synth": ("vps_ros.commands.synth", "synthetic driving videos: write a split, print "
               "its statistics, draw a contact sheet"),
-    "replay": ("vps_ros.replay.cli", "replay a recorded drive (rosbag2) offline or through "
+    "replay": ("vps_ros.commands.replay", "replay a recorded drive (rosbag2) offline or through "
                "the live node, evaluate VPQ/STQ and write a report"),
-    "bag": ("vps_ros.data.bag_command", "describe a rosbag2 (complete or not) and repair one "
+    "bag": ("vps_ros.commands.bag", "describe a rosbag2 (complete or not) and repair one "
             "that a killed recorder left behind"),
-    "train": ("vps_ros.train.cli", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
-    "export": ("vps_ros.model.export_command", "export a checkpoint as ONNX or OpenVINO IR "
+    "train": ("vps_ros.commands.train", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
+    "export": ("vps_ros.commands.export", "export a checkpoint as ONNX or OpenVINO IR "
                "for an inference engine, checked against torch"),
 }
 
@@ -46,14 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
-    try:
-        return int(module.run(args) or 0)
-    except VpsRosError as exc:
-        print(f"vps-ros {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"vps-ros {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.command, module.run, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
 from .errors import ConfigError
@@ -127,13 +126,12 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
     A missing or bad model raises a :class:`~vps_ros.errors.VpsRosError` naming it;
     "cuda" without a GPU runs on the CPU with a logged warning.
     """
-    if config.threads:
-        torch.set_num_threads(config.threads)
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
     return open_segmenter(source, LoadOptions(
         config.device, input_size, config.postprocess, config.compile,
-        backend=config.backend, classes=config.classes, resize=config.resize))
+        backend=config.backend, classes=config.classes, resize=config.resize,
+        threads=config.threads))
 
 
 class Pipeline:

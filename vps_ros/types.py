@@ -12,7 +12,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .config import load_yaml
 from .errors import ConfigError
+from .resources import config_path
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,19 @@ class ClassTable:
 
     @classmethod
     def load(cls, path: str | Path) -> "ClassTable":
-        from .config import load_yaml
         return cls.from_dict(load_yaml(path), where=str(path))
+
+    @classmethod
+    def named(cls, name_or_path: str) -> "ClassTable":
+        """What a ``classes`` setting names: a YAML path if it looks like one
+        (``.yaml``/``.yml`` or a ``/``), else a table shipped in config/."""
+        if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+            return cls.load(name_or_path)
+        return cls.builtin(name_or_path)
 
     @classmethod
     def builtin(cls, name: str) -> "ClassTable":
         """One of the tables shipped in config/: classes_<name>.yaml."""
-        from .resources import config_path
         return cls.load(config_path(f"classes_{name.replace('-', '_')}.yaml"))
 
 

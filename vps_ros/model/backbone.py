@@ -65,15 +65,6 @@ class Backbone(nn.Module):
         return features
 
 
-def build_backbone(config: ModelConfig) -> nn.Module:
-    """The backbone ``config.backbone.type`` names: a module returning features at strides
-    2, 4, 8, 16 and 32 (``transformers`` is imported only for its backbones)."""
-    if config.backbone.type == "transformers":
-        from .hf_backbone import TransformersBackbone
-        return TransformersBackbone(config)
-    return Backbone(config)
-
-
 class ContextLayer(nn.Module):
     """A transformer encoder layer over the stride-32 pixels: global context for the
     queries' cluster updates (kMaX's pixel decoder uses axial attention at this stride)."""

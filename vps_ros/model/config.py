@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import param
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,6 @@ class ModelConfig:
     embed_dim: int = param(64, "channels of the association embedding of every segment", lo=2)
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
         for name, length in (("widths", 4), ("blocks", 4), ("decoder_widths", 5),
                              ("rounds", 4)):
             if len(getattr(self, name)) != length:

@@ -1,24 +1,18 @@
 """Exported segmenter networks: an ONNX file (or OpenVINO IR) that loads on its own.
 
-The exported graph takes what :meth:`MaskSegmenter.predict` gets, one RGB uint8 image
-(1, H, W, 3) at a fixed input size, and returns the network's ``class_logits``,
-``mask_logits`` and ``embeddings``; normalisation and layout are inside the graph. The
-file carries its own description (:class:`ExportInfo`: class table, post-processing
-thresholds, input size, output names) as ONNX metadata (key ``vps_ros``) or as the IR's
-runtime info, so an exported file needs no checkpoint beside it. What runs the file is
-an engine of :mod:`vps_ros.model.engines`.
+The file's format (what it holds and how it describes itself) is
+:mod:`vps_ros.model.engines.format`; what runs the file is an engine of
+:mod:`vps_ros.model.engines`.
 
 The export is checked against torch before it is written: the largest absolute
 difference of any output over a few frames must stay within :data:`TOLERANCE`.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -26,88 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import from_mapping, to_mapping
-from ..errors import CheckpointError, VpsRosError
-from ..types import ClassTable
-from .config import PostprocessConfig
+from .engines.format import METADATA_KEY, OUTPUTS, ExportInfo, read_onnx_info
+from .engines.openvino import import_openvino
+from .mask_segmenter import MaskSegmenter
 from .segmenter import Segmenter
 
-FORMAT = "vps_ros.exported_segmenter"
-VERSION = 1
-METADATA_KEY = "vps_ros"
-OUTPUTS = ("class_logits", "mask_logits", "embeddings")
 OPSET = 18
 # Largest absolute difference of any output (logits, embeddings) from torch's that an
 # export may show. fp32 engines reorder sums (fused kernels, other matmul blocking):
 # seen up to 1e-4 on the shipped model; a wrong graph is off by whole units.
 TOLERANCE = 1e-3
-
-
-@dataclass(frozen=True)
-class ExportInfo:
-    """What an exported file says about itself."""
-
-    classes: ClassTable
-    postprocess: PostprocessConfig
-    input_size: tuple[int, int]       # (height, width) of its one input image
-    num_queries: int
-    source: str                       # the checkpoint it was exported from
-
-    def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "version": VERSION,
-                           "classes": self.classes.to_dict(),
-                           "postprocess": to_mapping(self.postprocess),
-                           "input_size": list(self.input_size), "num_queries": self.num_queries,
-                           "outputs": list(OUTPUTS), "source": self.source})
-
-    @classmethod
-    def from_json(cls, text: str | None, where: str) -> "ExportInfo":
-        """Parse and check the metadata of the file ``where``."""
-        if not text:
-            raise CheckpointError(f"{where}: no {METADATA_KEY!r} metadata: not a network "
-                                  "exported by `vps-ros export`")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{where}: {METADATA_KEY!r} metadata is not JSON: {exc}") \
-                from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise CheckpointError(f"{where}: metadata is not of format {FORMAT!r}")
-        if data.get("version") != VERSION:
-            raise CheckpointError(f"{where}: exported with format version "
-                                  f"{data.get('version')!r}, this vps_ros reads {VERSION}")
-        if data.get("outputs") != list(OUTPUTS):
-            raise CheckpointError(f"{where}: outputs {data.get('outputs')!r}, expected "
-                                  f"{list(OUTPUTS)}")
-        try:
-            classes = ClassTable.from_dict(data["classes"], f"{where}: classes")
-            postprocess = from_mapping(PostprocessConfig, data["postprocess"],
-                                       f"{where}: postprocess")
-            height, width = (int(v) for v in data["input_size"])
-            return cls(classes, postprocess, (height, width), int(data["num_queries"]),
-                       str(data.get("source", "")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{where}: metadata incomplete ({type(exc).__name__}: "
-                                  f"{exc})") from None
-        except VpsRosError as exc:
-            raise CheckpointError(str(exc)) from None
-
-    def check_outputs(self, shapes: dict[str, Sequence[int | str]], where: str) -> None:
-        """The graph's declared inputs/outputs must be those the metadata describes."""
-        height, width = self.input_size
-        expected = {"image": (1, height, width, 3),
-                    "class_logits": (1, self.num_queries, len(self.classes) + 1)}
-        for name in ("image",) + OUTPUTS:
-            if name not in shapes:
-                raise CheckpointError(f"{where}: the graph has no {name!r} "
-                                      f"{'input' if name == 'image' else 'output'} "
-                                      f"(has {', '.join(sorted(shapes))})")
-        for name, shape in expected.items():
-            if tuple(shapes[name]) != shape:
-                raise CheckpointError(
-                    f"{where}: {name} has shape {tuple(shapes[name])}, but its metadata "
-                    f"(class table {self.classes.name!r} of {len(self.classes)} classes, "
-                    f"{self.num_queries} queries, input {height}x{width}) says {shape}")
 
 
 class _Exportable(nn.Module):
@@ -153,33 +75,12 @@ def export_onnx(segmenter: Segmenter, path: str | Path, source: str = "",
     return info
 
 
-def read_onnx_info(path: str | Path) -> ExportInfo:
-    """The metadata of an exported ONNX file, checked against its graph."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: exported model file not found")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf's errors have no common base
-        raise CheckpointError(f"{path}: not an ONNX file ({type(exc).__name__})") from None
-    metadata = {entry.key: entry.value for entry in model.metadata_props}
-    info = ExportInfo.from_json(metadata.get(METADATA_KEY), str(path))
-    info.check_outputs({value.name: [d.dim_value or d.dim_param for d in
-                                     value.type.tensor_type.shape.dim]
-                        for value in list(model.graph.input) + list(model.graph.output)},
-                       str(path))
-    return info
-
-
 def export_openvino(onnx_path: str | Path, xml_path: str | Path) -> ExportInfo:
     """Convert an exported ONNX file to OpenVINO IR (``.xml`` + ``.bin``), metadata kept.
 
     Read with OpenVINO's ONNX frontend (``Core.read_model``), not ``convert_model``,
     with its telemetry off (:mod:`vps_ros.model.engines.openvino`).
     """
-    from .engines.openvino import import_openvino
     ov = import_openvino()  # the engines extra
 
     info = read_onnx_info(onnx_path)
@@ -205,7 +106,8 @@ def export(segmenter: Segmenter, fmt: str, out: str | Path, source: str = "") ->
 FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
 
 
-def compare(reference: Segmenter, exported, images: Sequence[np.ndarray]) -> dict[str, float]:
+def compare(reference: MaskSegmenter, exported: MaskSegmenter, images: Sequence[np.ndarray]
+            ) -> dict[str, float]:
     """Largest absolute difference of each output between two segmenters on ``images``
     (RGB uint8 at the input size)."""
     diffs = {name: 0.0 for name in OUTPUTS}

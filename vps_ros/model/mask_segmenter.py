@@ -36,6 +36,8 @@ class MaskSegmenter(abc.ABC):
 
     backend = "torch"  # what runs the network (see vps_ros.model.engines)
     fallback = ""      # why the backend asked for is not the one running ("" if it is)
+    family = "vps_ros"  # the kind of network, as the backend fallback names it
+    exportable = False  # vps_ros.model.export can write its network for the engines
 
     def __init__(self, classes: ClassTable, device: str,
                  postprocess: PostprocessConfig | None = None, resize: str = "letterbox"

@@ -4,13 +4,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backbone import PixelDecoder, build_backbone
+from .backbone import Backbone, PixelDecoder
 from .config import ModelConfig
+from .hf_backbone import TransformersBackbone
 from .kmax import MLP, KMeansLayer, Predictor
 
 # ImageNet statistics, the usual normalisation of RGB inputs in [0, 1].
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
+
+
+def build_backbone(config: ModelConfig) -> nn.Module:
+    """The backbone ``config.backbone.type`` names: a module returning features at strides
+    2, 4, 8, 16 and 32 (``transformers`` is imported only when one of its backbones is
+    built)."""
+    if config.backbone.type == "transformers":
+        return TransformersBackbone(config)
+    return Backbone(config)
 
 
 class KMaXNet(nn.Module):

@@ -13,24 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from ..errors import ConfigError
 from ..types import ClassTable
-from .config import PostprocessConfig
+from .engines.segmenter import on_backend
 from .hub import is_hub_id
 from .mask_segmenter import MaskSegmenter
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """Settings every loader honours."""
-
-    device: str = "cpu"
-    input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
-    postprocess: PostprocessConfig | None = None  # None: the model's own thresholds
-    compile: bool = False
-    backend: str = "torch"  # torch, or an engine of vps_ros.model.engines
-    classes: str = ""  # class table (config/classes_<name>.yaml or a YAML path); "": the model's
-    resize: str = "letterbox"  # how images are fitted into the input (model/resizing.py)
+from .options import LoadOptions
 
 
 @dataclass(frozen=True)
@@ -59,10 +49,10 @@ def _is_folder(source: str) -> bool:
 KINDS: list[ModelKind] = [
     ModelKind("checkpoint", _is_checkpoint, "vps_ros.model.segmenter",
               "a vps_ros checkpoint file (.pt)"),
-    ModelKind("onnx", lambda source: source.endswith(".onnx"), "vps_ros.model.engines",
+    ModelKind("onnx", lambda source: source.endswith(".onnx"), "vps_ros.model.engines.segmenter",
               "a network exported by `vps-ros export` (.onnx; backend openvino or "
               "onnxruntime)"),
-    ModelKind("openvino", lambda source: source.endswith(".xml"), "vps_ros.model.engines",
+    ModelKind("openvino", lambda source: source.endswith(".xml"), "vps_ros.model.engines.segmenter",
               "an OpenVINO IR exported by `vps-ros export` (.xml beside its .bin; backend "
               "openvino)"),
     ModelKind("transformers-folder", _is_folder, "vps_ros.model.transformers_segmenter",
@@ -75,8 +65,17 @@ KINDS: list[ModelKind] = [
 
 
 def open_segmenter(source: str, options: LoadOptions = LoadOptions()) -> MaskSegmenter:
-    """The segmenter that ``source`` names, loaded with ``options``."""
-    return _module_of(source).load(source, options)
+    """The segmenter that ``source`` names, loaded with ``options``, on the backend they
+    ask for (or on torch, with the reason in its ``fallback``, where that engine cannot
+    run it: :func:`~vps_ros.model.engines.segmenter.on_backend`).
+
+    ``options.threads`` sets torch's intra-op threads (a setting of the process: torch
+    has no other) and the engine's own.
+    """
+    module = _module_of(source)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    return on_backend(module.load(source, options), source, options)
 
 
 def model_classes(source: str, options: LoadOptions = LoadOptions()) -> ClassTable:

@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint
 from .config import PostprocessConfig
 from .mask_segmenter import MaskSegmenter, autocast, resolve_device
 from .network import KMaXNet
-from .registry import LoadOptions
+from .options import LoadOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class Segmenter(MaskSegmenter):
     compiling fails (no C++ compiler, say), the segmenter logs why and runs the network
     as it is.
     """
+
+    family = "kMaX"
+    exportable = True
 
     def __init__(self, net: KMaXNet, classes: ClassTable, device: str = "cpu",
                  postprocess: PostprocessConfig | None = None, compile: bool = False,
@@ -110,23 +113,21 @@ def _canonical(image: torch.Tensor) -> torch.Tensor:
 
 
 def load(source: str, options: LoadOptions) -> MaskSegmenter:
-    """The registry's loader of checkpoints (:mod:`vps_ros.model.registry`), on the
-    backend ``options`` names (:func:`vps_ros.model.engines.accelerate`).
+    """The registry's loader of checkpoints (:mod:`vps_ros.model.registry`), on torch
+    (the registry puts it on the backend asked for).
 
     The input size is a setting of the network's config, not of its weights: the
     network is convolutional up to stride-32 attention over whatever grid it gets, so
     any multiple of 32 runs (smaller is faster and coarser).
     """
-    from .engines import accelerate
     checkpoint = load_checkpoint(source, _asked_classes(options))
     net = checkpoint.net
     if options.input_size:
         net.config = dataclasses.replace(net.config, input_height=options.input_size[0],
                                          input_width=options.input_size[1])
-    segmenter = Segmenter(net, checkpoint.classes, options.device,
-                          options.postprocess or checkpoint.postprocess, options.compile,
-                          options.resize)
-    return accelerate(segmenter, source, options)
+    return Segmenter(net, checkpoint.classes, options.device,
+                     options.postprocess or checkpoint.postprocess, options.compile,
+                     options.resize)
 
 
 def classes(source: str, options: LoadOptions) -> ClassTable:
@@ -136,7 +137,4 @@ def classes(source: str, options: LoadOptions) -> ClassTable:
 
 def _asked_classes(options: LoadOptions) -> ClassTable | None:
     """The ``classes`` option's table, which a checkpoint must have been trained for."""
-    if not options.classes:
-        return None
-    from ..metrics.cli import load_classes
-    return load_classes(options.classes)
+    return ClassTable.named(options.classes) if options.classes else None

@@ -37,7 +37,7 @@ from .hub import is_hub_id, parse_hub_id
 from .config import PostprocessConfig
 from .label_tables import match_table
 from .mask_segmenter import MaskSegmenter, autocast, resolve_device
-from .registry import LoadOptions
+from .options import LoadOptions
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class TransformersSegmenter(MaskSegmenter):
     the model never predicts it). ``task_inputs`` (OneFormer only) are the token ids
     of "the task is panoptic".
     """
+
+    family = "transformers"  # no exporter for these networks: they run on torch
 
     def __init__(self, model: torch.nn.Module, architecture: Architecture, classes: ClassTable,
                  label_index: np.ndarray, preprocessing: Preprocessing,
@@ -195,14 +197,9 @@ def load(source: str, options: LoadOptions) -> TransformersSegmenter:
         log.info("%s: input size %dx%d (width x height, from its preprocessor config or "
                  "the default %dx%d; set input_height/input_width to change it)", where,
                  input_size[1], input_size[0], DEFAULT_INPUT_SIZE[1], DEFAULT_INPUT_SIZE[0])
-    segmenter = TransformersSegmenter(model, architecture, table, index, preprocessing,
-                                      input_size, options.device, options.postprocess,
-                                      task_inputs, options.resize)
-    if options.backend != "torch":   # no exporter for these networks: say so, as engines do
-        log.warning("%s: backend %s unavailable, running on torch: transformers models run "
-                    "on torch", where, options.backend)
-        segmenter.fallback = f"{options.backend}: transformers models run on torch"
-    return segmenter
+    return TransformersSegmenter(model, architecture, table, index, preprocessing,
+                                 input_size, options.device, options.postprocess,
+                                 task_inputs, options.resize)
 
 
 def classes(source: str, options: LoadOptions) -> ClassTable:
@@ -272,8 +269,7 @@ def model_classes(config: dict[str, Any], classes: str, where: str
         raise ConfigError(f"{where}: config.json id2label keys must be class numbers") from None
     table = None
     if classes:
-        from ..metrics.cli import load_classes
-        table = load_classes(classes)
+        table = ClassTable.named(classes)
     return match_table(labels, where, table)
 
 

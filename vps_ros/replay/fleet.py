@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -29,19 +28,18 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from ..data import bags
-from ..data.bag_storage import SUFFIXES
+from ..data.bags.storage import SUFFIXES
 from ..errors import ConfigError, DataError, VpsRosError
-from ..metrics import LabelSpace, MetricStats
 from ..model import MaskSegmenter
 from ..pipeline import PipelineConfig, load_segmenter
 from ..resources import config_path
-from ..types import ClassTable
 from .cameras import replay_frames
 from .executors import open_executor
 from .fleet_report import fleet_document, write_fleet_report
+from .fleet_totals import merge_drives
+from .latency import LatencyHistogram
 from .offline import OfflineEngine
 from .runner import ReplayOptions, pipeline_config, set_up_bag
-from .scoring import latency_summary
 
 DRIVES_DIR = "drives"
 # Fields of a drive's dict that its row in the report carries (``partial`` and
@@ -117,61 +115,6 @@ def name_drives(paths: list[Path]) -> dict[str, Path]:
                             ".mcap/.db3) and its sequences <drive>/<camera>, so rename one")
         named[name] = path
     return dict(sorted(named.items()))
-
-
-class LatencyHistogram:
-    """Latencies in bins 1 % wide (exact count, mean and max): the fleet's p50 / p95
-    from a fixed-size summary, however many frames the drives had."""
-
-    FLOOR_MS = 1e-3
-    STEP = 1.01
-
-    def __init__(self, bins: dict[int, int] | None = None, count: int = 0,
-                 total_ms: float = 0.0, max_ms: float | None = None) -> None:
-        self.bins = dict(bins or {})
-        self.count, self.total_ms, self.max_ms = count, total_ms, max_ms
-
-    @classmethod
-    def of(cls, values: list[float]) -> "LatencyHistogram":
-        histogram = cls()
-        for value in values:
-            key = 0 if value <= cls.FLOOR_MS else 1 + int(math.log(value / cls.FLOOR_MS,
-                                                                    cls.STEP))
-            histogram.bins[key] = histogram.bins.get(key, 0) + 1
-        histogram.count, histogram.total_ms = len(values), float(sum(values))
-        histogram.max_ms = max(values) if values else None
-        return histogram
-
-    def merge(self, other: "LatencyHistogram") -> None:
-        for key, count in other.bins.items():
-            self.bins[key] = self.bins.get(key, 0) + count
-        self.count += other.count
-        self.total_ms += other.total_ms
-        if other.max_ms is not None:
-            self.max_ms = other.max_ms if self.max_ms is None else max(self.max_ms, other.max_ms)
-
-    def _quantile(self, q: float) -> float:
-        rank, seen = q * self.count, 0
-        for key in sorted(self.bins):
-            seen += self.bins[key]
-            if seen >= rank:
-                return self.FLOOR_MS if key == 0 else self.FLOOR_MS * self.STEP ** (key - 0.5)
-        return float(self.max_ms or 0.0)
-
-    def summary(self) -> dict[str, float | None]:
-        if not self.count:
-            return latency_summary([])
-        return {"p50": self._quantile(0.5), "p95": self._quantile(0.95),
-                "mean": self.total_ms / self.count, "max": self.max_ms}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"bins": {str(k): v for k, v in sorted(self.bins.items())}, "count": self.count,
-                "total_ms": self.total_ms, "max_ms": self.max_ms}
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "LatencyHistogram":
-        return cls({int(k): int(v) for k, v in state["bins"].items()}, int(state["count"]),
-                   float(state["total_ms"]), state["max_ms"])
 
 
 _SEGMENTERS: dict[PipelineConfig, MaskSegmenter] = {}
@@ -325,48 +268,3 @@ def _results(outcomes: Iterator[tuple[DriveJob, dict | None, str | None]]
     for job, result, failure in outcomes:
         yield result if failure is None else {"drive": job.name, "bag": str(job.bag),
                                               "error": failure}
-
-
-@dataclass
-class FleetTotals:
-    stats: MetricStats | None
-    classes: ClassTable | None
-    label_divisor: int | None
-    latency: LatencyHistogram
-    counts: dict[str, int]
-
-
-def merge_drives(folder: Path, drives: dict[str, Path], rows: dict[str, dict[str, Any]]
-                 ) -> FleetTotals:
-    """Add up the statistics of the drives without error, reading their files one at a
-    time in drive-name order. A drive scored with another class table, label divisor
-    or windows than the first one is marked failed (its statistics do not add up)."""
-    totals = FleetTotals(None, None, None, LatencyHistogram(),
-                         dict.fromkeys(("frames", "annotated_frames", "dropped_frames",
-                                        "id_switches", "recoveries"), 0))
-    reference: tuple | None = None
-    first = None
-    for name in drives:
-        row = rows.get(name)
-        if row is None or row["error"] is not None:
-            continue
-        data = json.loads((folder / f"{name}.json").read_text())
-        key = (data["classes"], data["label_divisor"], data["windows"])
-        if reference is None:
-            reference, first = key, name
-            totals.classes = ClassTable.from_dict(data["classes"])
-            totals.label_divisor = data["label_divisor"]
-            totals.stats = MetricStats.zeros(LabelSpace(totals.classes, totals.label_divisor),
-                                             tuple(data["windows"]))
-        elif key != reference:
-            row["error"] = (f"scored with class table {data['classes']['name']!r}, label "
-                            f"divisor {data['label_divisor']}, windows {data['windows']}, "
-                            f"unlike drive {first!r} ({reference[0]['name']!r}, "
-                            f"{reference[1]}, {reference[2]}): left out (give --classes)")
-            continue
-        for state in data["sequences"].values():
-            totals.stats.merge(MetricStats.from_state_dict(state))
-        totals.latency.merge(LatencyHistogram.from_state_dict(data["latency"]))
-        for key_name in totals.counts:
-            totals.counts[key_name] += data[key_name]
-    return totals

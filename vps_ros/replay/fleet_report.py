@@ -12,14 +12,12 @@ frames, id switches, wall time, ``error``), worst first.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..metrics.report import percent, to_markdown
+from .fleet_totals import FleetTotals
 from .report import (CONTRACT_KEYS, SUMMARY_HEADER, _ms, markdown_table, summary_row,
                      text_table, write_metrics)
-
-if TYPE_CHECKING:                      # fleet imports this module
-    from .fleet import FleetTotals
 
 DRIVE_HEADER = ["drive", "frames", "GT", "dropped", "VPQ", "STQ", "AQ", "p50 ms", "p95 ms",
                 "id sw", "error"]

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tqdm import tqdm
 
@@ -22,6 +22,7 @@ from .cameras import Camera, check_topics, replay_frames
 from .figures import FigureCollector, choose_frames, tracks_timeline
 from .outputs import OutputRecorder
 from .report import metrics_document, summary_rows, text_table, write_markdown, write_metrics
+from .offline import OfflineEngine
 from .scoring import ReplayScorer
 
 MODES = ("offline", "live")
@@ -107,10 +108,22 @@ def set_up_bag(options: ReplayOptions, bag: Path) -> BagSetup:
     return BagSetup(found, recovered, classes, pipeline_config(options, divisor))
 
 
-def replay(options: ReplayOptions) -> dict[str, Any]:
-    """Run the replay and write the report into ``options.out``; returns metrics.json's
-    content. A VpsRosError or KeyboardInterrupt during the replay is raised again after
-    the partial report is written."""
+def offline_engine(options: ReplayOptions, config: PipelineConfig) -> OfflineEngine:
+    """The in-process engine of ``--mode offline``."""
+    return OfflineEngine(config, options.cameras)
+
+
+# (options, pipeline config) -> an engine: a context manager whose ``classes`` are the
+# model's and whose ``replay(frames)`` yields (frame, output or None) in frame order.
+EngineFactory = Callable[[ReplayOptions, PipelineConfig], Any]
+
+
+def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
+           ) -> dict[str, Any]:
+    """Run the replay through the engine ``engine_for`` makes (offline by default; the
+    replay command gives the live one for ``--mode live``) and write the report into
+    ``options.out``; returns metrics.json's content. A VpsRosError or KeyboardInterrupt
+    during the replay is raised again after the partial report is written."""
     if options.mode not in MODES:
         raise ConfigError(f"mode {options.mode!r}: choose {' or '.join(MODES)}")
     if options.rate is not None and options.rate <= 0:
@@ -121,7 +134,7 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
         raise ConfigError(f"--out {options.out} is a file, not a folder")
     options.out.mkdir(parents=True, exist_ok=True)
 
-    engine = _engine(options, config)
+    engine = engine_for(options, config)
     scorer = setup.scorer(options, engine.classes)
     counts = {c.name: setup.topics[c.image_topic].count for c in options.cameras}
     figures = FigureCollector(options.out, classes, config.label_divisor, choose_frames(counts),
@@ -160,15 +173,6 @@ def replay(options: ReplayOptions) -> dict[str, Any]:
     if error is not None:
         raise error
     return document
-
-
-def _engine(options: ReplayOptions, config: PipelineConfig):
-    if options.mode == "offline":
-        from .offline import OfflineEngine
-        return OfflineEngine(config, options.cameras)
-    from ..ros.replay_live import LiveEngine   # rclpy only for live mode
-    return LiveEngine(config, options.cameras, model_classes(config), options.params,
-                      options.lossless, options.rate, options.out / "node.log")
 
 
 def _write_report(options: ReplayOptions, scorer: ReplayScorer, figures: FigureCollector,

@@ -17,6 +17,7 @@ from ..metrics import LabelSpace, MetricStats, SequenceEvaluator, check_windows
 from ..metrics.tables import PairTable
 from ..types import ClassTable
 from .cameras import Camera, ReplayFrame
+from .latency import latency_summary
 from .outputs import ReplayOutput
 
 
@@ -163,11 +164,3 @@ def _counts(scores: list[CameraScore]) -> dict[str, Any]:
             "latency_ms": latency_summary(latency),
             "id_switches": sum(s.history.count("switch") for s in scores),
             "recoveries": sum(s.history.count("recovery") for s in scores)}
-
-
-def latency_summary(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "mean": None, "max": None}
-    array = np.asarray(values)
-    return {"p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)),
-            "mean": float(array.mean()), "max": float(array.max())}

@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..data.formats.datasets import open_dataset
 from ..data.frames import RandomAccessDataset, VideoDataset, VideoFrame
+from ..data.synthetic.dataset import SyntheticDataset
 from ..errors import DataError
 from ..model.resizing import resize_image
 from ..types import ClassTable
@@ -71,14 +73,12 @@ def resized(frame: TrainFrame, size: tuple[int, int]) -> TrainFrame:
 
 
 def open_frames(config: DatasetConfig) -> VideoDataset:
-    """The dataset a config names; the synthetic generator is imported only when used."""
+    """The dataset a config names."""
     if config.type == "synthetic":
-        from ..data.synthetic import SyntheticDataset
         return SyntheticDataset(config.split, config.num_sequences, config.num_frames,
                                 config.height, config.width)
     if not config.path:
         raise DataError(f"dataset type {config.type!r} needs a path")
-    from ..data.datasets import open_dataset
     if config.type == "rosbag2":
         return open_dataset(config.type, config.path, image_topic=config.image_topic,
                             gt_topic=config.gt_topic)

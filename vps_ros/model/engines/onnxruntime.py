@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import first_line
-from ..export import OUTPUTS
+from .backends import EngineUnavailable, cache_dir
+from .format import OUTPUTS
 
 
 def check_available(device: str) -> None:
@@ -20,7 +21,6 @@ def check_available(device: str) -> None:
 
 def providers(device: str) -> list:
     """The execution providers for ``device``, best first."""
-    from . import EngineUnavailable, cache_dir
     try:
         import onnxruntime as ort
     except ImportError:
@@ -47,7 +47,6 @@ def providers(device: str) -> list:
 
 def open_session(path: Path, device: str, threads: int):
     """A callable running the ONNX file at ``path`` on ``device``."""
-    from . import EngineUnavailable
     chosen = providers(device)
     import onnxruntime as ort
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export import METADATA_KEY, OUTPUTS, ExportInfo
+from ...errors import CheckpointError, first_line
+from .backends import EngineUnavailable
+from .format import METADATA_KEY, OUTPUTS, ExportInfo
 
 
 def import_openvino():
@@ -30,7 +32,6 @@ def import_openvino():
 
 def check_available(device: str) -> None:
     """Raise EngineUnavailable unless OpenVINO can run on ``device`` here."""
-    from . import EngineUnavailable
     if device.startswith("cuda"):
         raise EngineUnavailable(f"device {device}: the OpenVINO engine runs on the CPU; "
                                 "on an NVIDIA GPU use backend onnxruntime (TensorRT, CUDA)")
@@ -43,7 +44,6 @@ def check_available(device: str) -> None:
 
 def read_info(path: Path) -> ExportInfo:
     """The metadata of an exported OpenVINO IR, checked against its graph."""
-    from ...errors import CheckpointError, first_line
     ov = import_openvino()
     if not path.is_file() or not path.with_suffix(".bin").is_file():
         raise CheckpointError(f"{path}: OpenVINO IR not found (needs {path.name} and "

@@ -17,12 +17,12 @@ import cv2
 from tqdm import tqdm
 
 from ..errors import ConfigError
-from . import bags
-from .datasets import WRITE_FORMATS, write_dataset
-from .frames import VideoFrame
-from .preview import contact_sheet
-from .synth_stats import folder_stats, format_table, write_meta
-from .synthetic import SPLIT_SEED_BASE, SyntheticDataset
+from ..data import bags
+from ..data.formats.datasets import WRITE_FORMATS, write_dataset
+from ..data.frames import VideoFrame
+from ..data.preview import contact_sheet
+from ..data.synthetic.stats import folder_stats, format_table, write_meta
+from ..data.synthetic.dataset import SPLIT_SEED_BASE, SyntheticDataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

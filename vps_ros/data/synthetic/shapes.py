@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .synth_scene import Body, Look
+from .scene import Body, Look
 
 GLASS = (38, 46, 58)
 TYRE = (22, 22, 24)

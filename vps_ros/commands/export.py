@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.synthetic.dataset import SyntheticDataset
 from ..errors import ConfigError
-from .export import FORMATS, TOLERANCE, compare, copy_export, export
-from .registry import LoadOptions, open_segmenter
-from .segmenter import Segmenter
+from ..model.export import FORMATS, TOLERANCE, compare, copy_export, export
+from ..model.registry import LoadOptions, open_segmenter
+from ..model.segmenter import Segmenter
 
 ENGINE_OF_FORMAT = {"onnx": "onnxruntime", "openvino": "openvino"}
 
@@ -82,6 +83,5 @@ def run(args: argparse.Namespace) -> int:
 
 def test_images(size: tuple[int, int], count: int) -> list[np.ndarray]:
     """``count`` frames of the synthetic test split at ``size`` (height, width)."""
-    from ..data.synthetic import SyntheticDataset
     dataset = SyntheticDataset("test", count, 1, size[0], size[1])
     return [frame.image for frame in dataset][:count]

@@ -10,11 +10,11 @@ import yaml
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader, Writer
 
-from pipeline_helpers import HEIGHT, LOOSE_PARAMS, WIDTH, write_small_checkpoint
+from testkit.pipeline_helpers import HEIGHT, LOOSE_PARAMS, WIDTH, write_small_checkpoint
 from vps_ros import cli, imgmsg
 from vps_ros.config import nest_dotted
 from vps_ros.data import bags
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 
 NUM_FRAMES = 6
 

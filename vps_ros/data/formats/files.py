@@ -17,9 +17,9 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from ..errors import DataError
-from ..types import ClassTable
-from .frames import VideoFrame
+from ...errors import DataError
+from ...types import ClassTable
+from ..frames import VideoFrame
 
 SIDECAR = "vps_ros_dataset.json"
 

@@ -21,12 +21,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..types import ClassTable
-from .frames import VideoFrame
-from .synth_render import THING_CODE, Renderer
-from .synth_scene import FRAME_RATE_HZ, KIND_CLASS, Camera, Difficulty, Scene, plan_scene
-from .synth_textures import BUILDING_VARIANTS
+from ...errors import ConfigError
+from ...types import ClassTable
+from ..frames import VideoFrame
+from .render import THING_CODE, Renderer
+from .scene import FRAME_RATE_HZ, KIND_CLASS, Camera, Difficulty, Scene, plan_scene
+from .textures import BUILDING_VARIANTS
 
 LABEL_DIVISOR = 1000
 SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000, "occlusion": 3_000_000}

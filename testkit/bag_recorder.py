@@ -9,7 +9,7 @@ Usage: python bag_recorder.py OUT_BAG STORAGE N TOTAL_FRAMES HEIGHT WIDTH
 import sys
 
 from vps_ros.data import bags
-from vps_ros.data.synthetic import SyntheticDataset
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scenes import CLASSES, SMALL
-from vps_ros.data.synthetic import SyntheticDataset
+from testkit.scenes import CLASSES, SMALL
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.model import PostprocessConfig
 from vps_ros.model.checkpoint import save_checkpoint
 from vps_ros.model.network import KMaXNet

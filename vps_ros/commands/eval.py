@@ -13,13 +13,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..data.formats.datasets import open_panoptic
 from ..errors import ConfigError
 from ..panoptic import DEFAULT_LABEL_DIVISOR
 from ..types import ClassTable
-from .evaluate import WINDOW_PRESETS, check_windows
-from .labels import LabelSpace
-from .report import percent, to_markdown
-from .sources import PanopticSource, evaluate_sources
+from ..metrics.evaluate import WINDOW_PRESETS, check_windows
+from ..metrics.labels import LabelSpace
+from ..metrics.report import percent, to_markdown
+from ..metrics.sources import PanopticSource, evaluate_sources
 
 DEFAULT_CLASSES = {"cityscapes-vps": "cityscapes_vps", "kitti-step": "kitti_step",
                    "vipseg": "vipseg"}
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and not path.parent.is_dir():
             raise ConfigError(f"{path}: the folder {path.parent} does not exist")
     windows = check_windows(args.windows or WINDOW_PRESETS[args.format])
-    classes = load_classes(args.classes or DEFAULT_CLASSES[args.format])
+    classes = ClassTable.named(args.classes or DEFAULT_CLASSES[args.format])
     space = LabelSpace(classes, args.label_divisor)
     gt = open_dataset(args.format, args.gt, classes, args.label_divisor)
     pred = open_dataset(args.format, args.pred, classes, args.label_divisor)
@@ -72,13 +73,6 @@ def evaluate(gt: PanopticSource, pred: PanopticSource, space: LabelSpace,
     return stats.result(space.classes)
 
 
-def load_classes(name_or_path: str) -> ClassTable:
-    """A YAML path if it looks like one, else a table shipped in config/."""
-    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
-        return ClassTable.load(name_or_path)
-    return ClassTable.builtin(name_or_path)
-
-
 def write_outputs(result: dict[str, Any], json_path: Path, md_path: Path | None) -> None:
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     if md_path is not None:
@@ -89,5 +83,4 @@ def open_dataset(fmt: str, path: Path, classes: ClassTable, label_divisor: int
                  ) -> PanopticSource:
     """The one seam to the dataset readers (kept thin: everything else is tested
     on in-memory frames)."""
-    from ..data.datasets import open_panoptic
     return open_panoptic(fmt, path, classes, label_divisor)

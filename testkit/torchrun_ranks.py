@@ -6,7 +6,7 @@ import sys
 import torch
 
 from vps_ros.train import trainer
-from vps_ros.train.__main__ import main
+from vps_ros.commands.train import rank_main as main
 
 _run = trainer.Trainer.run
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import synth_textures as tex
-from .synth_scene import (FAR_M, KIND_CLASS, NEAR_M, Body, Scene, draw_order, relative_box,
+from . import textures as tex
+from .scene import (FAR_M, KIND_CLASS, NEAR_M, Body, Scene, draw_order, relative_box,
                           screen_boxes)
-from .synth_shapes import View, parts
+from .shapes import View, parts
 
 THING_CODE = 16            # codes below are stuff class ids; THING_CODE + track id: things
 GAIT_PHASES = 12           # poses per walking or pedalling cycle

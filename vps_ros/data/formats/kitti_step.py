@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..panoptic import panoptic_to_kitti_step
-from ..types import ClassTable
+from ...errors import DataError
+from ...panoptic import panoptic_to_kitti_step
+from ...types import ClassTable
 from .files import (FileDataset, ImageEntry, PanopticSource, SequenceNumbers, Sidecar,
                     dataset_defaults, frame_index, read_label_png, write_label_png, write_rgb)
-from .frames import VideoDataset
+from ..frames import VideoDataset
 
 FRAME_RATE_HZ = 10.0
 

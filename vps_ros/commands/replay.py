@@ -14,10 +14,15 @@ from pathlib import Path
 
 from ..data import bags
 from ..errors import ConfigError, VpsRosError
-from ..metrics.cli import load_classes
+from ..types import ClassTable
+from .exits import run_command
 from ..metrics.evaluate import check_windows
-from .cameras import cameras_of
-from .runner import DEFAULT_WINDOWS, MODES, ReplayOptions, print_summary, replay
+from ..replay.cameras import cameras_of
+from ..pipeline import PipelineConfig
+from ..replay.fleet import FleetOptions, expand_bags, run_fleet
+from ..replay.fleet_report import print_fleet_summary
+from ..replay.runner import (DEFAULT_WINDOWS, MODES, ReplayOptions, model_classes,
+                             offline_engine, print_summary, replay)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,12 +112,12 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode, lossless=args.lossless, rate=args.rate, record=args.record,
         params=args.params, model=args.model, model_classes=args.model_classes,
         windows=check_windows(args.windows or DEFAULT_WINDOWS),
-        classes=load_classes(args.classes) if args.classes else None,
+        classes=ClassTable.named(args.classes) if args.classes else None,
         video=not args.no_video)
     if _is_fleet(args):
         return _run_fleet(args, options)
     try:
-        document = replay(options)
+        document = replay(options, ENGINES[args.mode])
     except VpsRosError:
         metrics = args.out / "metrics.json"
         if metrics.is_file():
@@ -120,6 +125,16 @@ def run(args: argparse.Namespace) -> int:
         raise
     print_summary(document, args.out)
     return 0
+
+
+def live_engine(options: ReplayOptions, config: PipelineConfig):
+    """The engine of ``--mode live``: the real node over DDS (imports rclpy)."""
+    from ..ros.replay_live import LiveEngine
+    return LiveEngine(config, options.cameras, model_classes(config), options.params,
+                      options.lossless, options.rate, options.out / "node.log")
+
+
+ENGINES = {"offline": offline_engine, "live": live_engine}
 
 
 def _is_fleet(args: argparse.Namespace) -> bool:
@@ -132,8 +147,6 @@ def _is_fleet(args: argparse.Namespace) -> bool:
 
 def _run_fleet(args: argparse.Namespace, options: ReplayOptions) -> int:
     """Exit code 0, or 1 when a drive failed (the report is written either way)."""
-    from .fleet import FleetOptions, expand_bags, run_fleet
-    from .fleet_report import print_fleet_summary
     single = [option for option, given in (("--mode live", args.mode == "live"),
                                            ("--record", args.record), ("--lossless", args.lossless),
                                            ("--rate", args.rate is not None)) if given]
@@ -150,8 +163,9 @@ def _run_fleet(args: argparse.Namespace, options: ReplayOptions) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``vps-ros replay`` as a program of its own (the ``replay_eval`` executable)."""
-    from ..cli import main as vps_ros_main
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--ros-args" in argv:
         argv = argv[:argv.index("--ros-args")]
-    return vps_ros_main(["replay", *argv])
+    parser = argparse.ArgumentParser(prog="replay_eval", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run_command("replay", run, parser.parse_args(argv))

@@ -5,7 +5,7 @@ intrinsics on a CameraInfo topic and, for annotated frames, the ground truth as 
 ``32SC1`` Image (``class * label_divisor + track id``) with the same header stamp. The
 bag's metadata carries the class table and label divisor (``custom_data``). All
 Image <-> array conversion goes through :mod:`vps_ros.imgmsg`. Bags are opened through
-:mod:`vps_ros.data.bag_storage`, which also reads what a killed recorder left on disk.
+:mod:`vps_ros.data.bags.storage`, which also reads what a killed recorder left on disk.
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from .. import imgmsg
-from ..errors import DataError
-from ..resources import share_dir
-from ..types import ClassTable
-from .bag_storage import BagSource, Recovery, is_storage_file, open_bag
-from .frames import VideoDataset, VideoFrame
+from ... import imgmsg
+from ...errors import DataError
+from ...resources import share_dir
+from ...types import ClassTable
+from .storage import BagSource, Recovery, is_storage_file, open_bag
+from ..frames import VideoDataset, VideoFrame
 
 IMAGE_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"
@@ -108,7 +108,7 @@ def read_frames(path: Path, image_topic: str = IMAGE_TOPIC, gt_topic: str | None
     a ground-truth message matching no image is a DataError (a frame would be lost).
 
     Of a bag that lost messages (cut, damaged chunk, unreadable row; see
-    :mod:`vps_ros.data.bag_storage`), an image without ground truth is used only when it
+    :mod:`vps_ros.data.bags.storage`), an image without ground truth is used only when it
     was logged before the first loss: after it, its ground truth may be what was lost,
     and a frame is never passed off as unannotated. A ground-truth message whose image
     was lost is left out."""
@@ -285,7 +285,7 @@ def end_frame(writer: Writer) -> None:
     """Hand what ``writer`` holds of the frame just written to the operating system: the
     open mcap chunk is closed and flushed, a sqlite3 transaction committed. A recorder
     killed later (SIGKILL, power cut after the OS wrote its cache) then leaves every
-    earlier frame in a file that :mod:`vps_ros.data.bag_storage` recovers. (rosbags
+    earlier frame in a file that :mod:`vps_ros.data.bags.storage` recovers. (rosbags
     itself closes a chunk only past 1 MiB and commits only at the end.)"""
     storage = writer.storage
     if isinstance(storage, McapWriter):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..types import ClassTable
+from ...errors import DataError
+from ...types import ClassTable
 from . import coco_panoptic as coco
 from .files import (FileDataset, ImageEntry, PanopticSource, dataset_defaults, frame_index,
                     read_json, read_label_png)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .files import read_json, write_json
-from .synthetic import SequenceMeta
+from ...errors import DataError
+from ..formats.files import read_json, write_json
+from .dataset import SequenceMeta
 
 MIN_FULL_OCCLUSION = 8
 META_GLOB = "synth_meta_*.json"

@@ -34,7 +34,7 @@ from mcap.stream_reader import StreamReader, breakup_chunk
 from rosbags.rosbag2 import Reader, ReaderError
 from rosbags.serde import SerdeError
 
-from ..errors import DataError
+from ...errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..types import ClassTable
+from ...errors import DataError
+from ...types import ClassTable
 from . import coco_panoptic as coco
 from .files import (FileDataset, ImageEntry, PanopticSource, SequenceNumbers, Sidecar,
                     dataset_defaults, read_json, read_label_png, write_json, write_label_png,
                     write_rgb)
-from .frames import VideoDataset
+from ..frames import VideoDataset
 
 FRAME_RATE_HZ = 17.0           # Cityscapes video sequences
 ANNOTATION_STRIDE = 5

@@ -6,7 +6,7 @@
     vps-ros bag repair IN OUT     everything recoverable of IN as a new, complete bag OUT
 
 A bag that a killed recorder left behind (no metadata.yaml, an mcap without its summary
-and footer, a cut sqlite3 file) is read as :mod:`vps_ros.data.bag_storage` describes;
+and footer, a cut sqlite3 file) is read as :mod:`vps_ros.data.bags.storage` describes;
 ``repair`` always reads record by record (so a chunk damaged in the middle of a bag
 whose end is intact is skipped, not fatal) and writes what it read with ``rosbags``
 (metadata.yaml, indexed mcap with summary, or sqlite3), keeping the recorded custom data
@@ -24,8 +24,8 @@ from rosbags.typesys import TypesysError, get_types_from_msg
 from rosbags.typesys.store import Typestore
 
 from ..errors import DataError
-from .bag_storage import BagSource, Topic, open_bag
-from .bags import STORAGES, typestore
+from ..data.bags.storage import BagSource, Topic, open_bag
+from ..data.bags.frames import STORAGES, typestore
 
 ACTIONS = ("info", "repair")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from scenes import SMALL
+from testkit.scenes import SMALL
 from vps_ros.cli import main
 from vps_ros.config import to_mapping
 

@@ -14,9 +14,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import DataError
-from ..panoptic import id_to_rgb, rgb_to_id
-from ..types import ClassTable
+from ...errors import DataError
+from ...panoptic import id_to_rgb, rgb_to_id
+from ...types import ClassTable
 
 
 def _segments(segments: Any, where: str) -> list[dict]:

@@ -1,11 +1,21 @@
-"""``vps-ros train``: train the segmenter from a YAML config; ``python -m vps_ros.train``
-with the same arguments is the form torchrun starts once per process."""
+"""``vps-ros train``: train the segmenter from a YAML config.
+
+``torchrun --nproc_per_node N -m vps_ros.train --config CFG`` trains on N processes
+(GPUs, or CPU processes over gloo): ``vps_ros/train/__main__.py`` calls
+:func:`rank_main`, the same command with the same arguments. A user error before
+training (config, dataset, backbone, checkpoint) is the same on every rank and is
+printed once, by rank 0; one raised while training names its rank and step. Every rank
+exits with code 2; torchrun then ends the job.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 
-from .config import load_train_config
+from ..train.config import load_train_config
+from ..train.distributed import Distributed, launched_rank
+from ..train.trainer import Trainer
+from .exits import run_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
                                                ("out_dir", args.out_dir),
                                                ("export", args.export)) if value is not None}
     config = load_train_config(args.config, overrides)
-    from .distributed import Distributed
-    from .trainer import Trainer
     dist = Distributed.from_environment(config.device, config.distributed.timeout_minutes)
     try:
         trainer = Trainer(config, str(args.config), dist=dist)
@@ -45,3 +53,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"final model: {path}" + (f", exported to {config.export}" if config.export else ""))
     return 0
+
+
+
+def rank_main(argv: list[str] | None = None) -> int:
+    """``python -m vps_ros.train``: one process of a torchrun job, or a whole run."""
+    parser = argparse.ArgumentParser(prog="python -m vps_ros.train",
+                                     description="train the segmenter (one process of a "
+                                     "torchrun job, or a whole one-process run)")
+    add_arguments(parser)
+    return run_command("train", run, parser.parse_args(argv), report=_said_by_this_rank)
+
+
+def _said_by_this_rank(exc: Exception) -> bool:
+    """Rank 0 prints the errors every rank meets; an error of one rank names it."""
+    return launched_rank() == 0 or str(exc).startswith("rank ")

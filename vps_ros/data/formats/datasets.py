@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..types import ClassTable
-from . import bags, cityscapes_vps, kitti_step, vipseg
+from ...errors import DataError
+from ...types import ClassTable
+from .. import bags
+from . import cityscapes_vps, kitti_step, vipseg
 from .files import PanopticSource
-from .frames import VideoDataset
+from ..frames import VideoDataset
 
 DATASET_FORMATS = ("cityscapes-vps", "kitti-step", "vipseg", "rosbag2")
 LABEL_FORMATS = ("cityscapes-vps", "kitti-step", "vipseg")

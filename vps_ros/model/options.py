@@ -1,0 +1,20 @@
+"""The settings every model loader honours (:mod:`vps_ros.model.registry`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import PostprocessConfig
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Settings every loader honours."""
+
+    device: str = "cpu"
+    input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
+    postprocess: PostprocessConfig | None = None  # None: the model's own thresholds
+    compile: bool = False
+    backend: str = "torch"  # torch, or an engine of vps_ros.model.engines
+    classes: str = ""  # class table (config/classes_<name>.yaml or a YAML path); "": the model's
+    resize: str = "letterbox"  # how images are fitted into the input (model/resizing.py)
+    threads: int = 0  # CPU threads of the network (torch's for the process, an engine's own); 0: torch's default
