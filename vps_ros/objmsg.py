@@ -1,4 +1,4 @@
-"""TrackedObject -> PanopticObject message fields (DESIGN.md), as plain values.
+"""TrackedObject -> PanopticObject message fields (docs/architecture.md), as plain values.
 
 The one place that decides what a published object holds: the node fills rclpy
 messages from it (``vps_ros.ros.convert``) and the offline replay fills rosbags

@@ -1,7 +1,7 @@
 """The one panoptic encoding helper of the package.
 
 Panoptic label maps are int32 images ``class_id * label_divisor + instance_id``
-(DESIGN.md): stuff and crowd pixels have instance 0, void pixels are
+(docs/architecture.md): stuff and crowd pixels have instance 0, void pixels are
 ``void_id * label_divisor``. This module converts between that form, (class,
 instance) pairs, the COCO / Cityscapes-VPS RGB id encoding (id = R + 256 G + 256^2 B)
 and the KITTI-STEP PNG encoding (R = class, 256 G + B = instance).

@@ -1,4 +1,4 @@
-"""Segmenter + memory buffer + panoptic encoding, frame by frame (DESIGN.md).
+"""Segmenter + memory buffer + panoptic encoding, frame by frame (docs/architecture.md).
 
 One :class:`Pipeline` per camera stream holds that stream's tracker state; several
 pipelines may share one :class:`~vps_ros.model.MaskSegmenter`, and :func:`step_batch` runs

@@ -1,4 +1,4 @@
-"""What passes between the stages (DESIGN.md): classes, segments, tracked frames.
+"""What passes between the stages (docs/architecture.md): classes, segments, tracked frames.
 
 Stages exchange only these types; none reaches into another stage's internals.
 Pixel coordinates: x right, y down; boxes are ``(x0, y0, x1, y1)`` with x1/y1

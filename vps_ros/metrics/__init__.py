@@ -2,7 +2,7 @@
 
 - :class:`SequenceEvaluator` streams one sequence's annotated frames and returns
   :class:`MetricStats`, which merge across sequences and processes;
-  ``MetricStats.result(classes)`` gives the result dictionary of DESIGN.md.
+  ``MetricStats.result(classes)`` gives the result dictionary of docs/architecture.md.
 - :func:`evaluate_sequences` does that for in-memory or generated frame pairs,
   :func:`evaluate_sources` for dataset readers (``vps-ros eval``).
 - :func:`panoptic_quality` is image PQ (VPQ with one-frame windows).

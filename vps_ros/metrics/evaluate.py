@@ -99,7 +99,7 @@ class MetricStats:
         return cls(vpq, stq, int(state["num_sequences"]), int(state["num_frames"]))
 
     def result(self, classes: ClassTable) -> dict[str, Any]:
-        """The result dictionary of DESIGN.md (``VPQ``, ``VPQ_windows``, ``STQ``, ...)."""
+        """The result dictionary of docs/architecture.md (``VPQ``, ``VPQ_windows``, ``STQ``, ...)."""
         result = video_result(self.vpq, self.stq, classes)
         result.update(num_sequences=self.num_sequences, num_frames=self.num_frames)
         return result

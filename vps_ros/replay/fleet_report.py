@@ -1,6 +1,6 @@
 """The fleet report: metrics.json and report.md of a replay of many drives.
 
-metrics.json holds, at the top level, the ``vps-ros eval --json`` keys of DESIGN.md for
+metrics.json holds, at the top level, the ``vps-ros eval --json`` keys of docs/architecture.md for
 every drive without error together (the sums of the metric core over all their
 sequences), beside ``frames``, ``annotated_frames``, ``dropped_frames``,
 ``latency_ms`` (p50 / p95 to 1 %, exact mean and max), ``id_switches``,

@@ -1,7 +1,7 @@
 """What a replay gets back per frame, and the node's output messages as rosbags
 messages (ROS-free: the offline replay records the same messages the node publishes).
 
-The object fields follow DESIGN.md's PanopticObject; boxes are clipped to the panoptic
+The object fields follow docs/architecture.md's PanopticObject; boxes are clipped to the panoptic
 image (``vps_ros.objmsg``, the node's fields too), so offline and live replay record
 the same objects.
 """

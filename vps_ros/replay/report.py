@@ -1,6 +1,6 @@
 """The replay's report files: metrics.json and report.md, and the table printed at the end.
 
-metrics.json holds the ``vps-ros eval --json`` keys of DESIGN.md for all cameras
+metrics.json holds the ``vps-ros eval --json`` keys of docs/architecture.md for all cameras
 together at the top level (``VPQ``, ``VPQ_windows``, ``VPQ_things``, ``VPQ_stuff``,
 ``STQ``, ``AQ``, ``SQ``, ``per_class``, ...; null when no frame had ground truth), and
 beside them ``latency_ms`` (p50, p95, mean, max), ``frames``, ``annotated_frames``,
