@@ -37,7 +37,7 @@ ROS_PACKAGES = {"rclpy", "sensor_msgs", "std_msgs", "std_srvs", "geometry_msgs",
                 "diagnostic_msgs", "lifecycle_msgs", "visualization_msgs", "rcl_interfaces",
                 "builtin_interfaces", "launch", "launch_ros"}
 # Test helpers that are files of this repository's test/ folder, not packages.
-LOCAL_TEST_MODULES = {p.stem for p in (REPO / "test").glob("*.py")}
+LOCAL_TEST_MODULES = {p.stem for p in (REPO / "test").glob("*.py")} | {"testkit"}
 
 
 def _imported_top_level_modules(paths):
@@ -82,7 +82,8 @@ def test_every_imported_module_has_a_declared_rosdep_key():
                      if ROSDEP_KEYS[m] is not None and ROSDEP_KEYS[m] not in run_keys)
     assert not missing, f"package.xml lacks exec/build dependencies: {missing}"
 
-    test_files = list((REPO / "test").rglob("*.py")) + list((REPO / "benchmarks").glob("*.py"))
+    test_files = [*(REPO / "test").rglob("*.py"), *(REPO / "testkit").glob("*.py"),
+                  *(REPO / "benchmarks").glob("*.py")]
     test_imports = (_imported_top_level_modules(test_files) - set(sys.stdlib_module_names)
                     - {"vps_ros"} - LOCAL_TEST_MODULES)
     unknown = sorted(test_imports - set(ROSDEP_KEYS))
