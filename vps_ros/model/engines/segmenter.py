@@ -136,7 +136,6 @@ def on_backend(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
     try:
         if not segmenter.exportable:
             raise EngineUnavailable(f"{segmenter.family} models run on torch")
-        engine(backend).check_available(segmenter.device)
         return _exporting(segmenter, source,
                           dataclasses.replace(options, device=segmenter.device))
     except ConfigError:
@@ -149,8 +148,7 @@ def on_backend(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
         return segmenter
 
 
-def _open_exported(path: Path, options: LoadOptions,
-                   postprocess: PostprocessConfig | None = None) -> EngineSegmenter:
+def _open_exported(path: Path, options: LoadOptions) -> EngineSegmenter:
     device = resolve_device(options.device)
     module = engine(options.backend)
     module.check_available(device)
@@ -171,6 +169,7 @@ def _open_exported(path: Path, options: LoadOptions,
 def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> EngineSegmenter:
     """A checkpoint's network on an engine, exported for each input size on demand."""
     module = engine(options.backend)
+    module.check_available(options.device)
     threads = engine_threads(options.threads)
 
     def open_at(size: Size) -> Session:
