@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..types import ClassTable
 from .labels import LabelSpace
-from .stq import StqStats, StqStream
+from .stq import StqFrame, StqStats, StqStream
 from .summary import image_result, video_result
 from .tables import PairTable
 from .vpq import VpqStats, VpqStream
@@ -105,6 +105,30 @@ class MetricStats:
         return result
 
 
+@dataclass(frozen=True)
+class FrameStats:
+    """One annotated frame's share of its sequence's statistics: the VPQ counts of the
+    windows ending at it and its STQ parts. Summed over the sequence's frames they give
+    the sequence's :class:`MetricStats` (AQ through the summed track sizes), so a
+    sequence's frames can be resampled in blocks without going back to pixels."""
+
+    vpq: VpqStats
+    stq: StqFrame
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain lists (JSON): VPQ arrays (windows x classes), sparse confusion cells,
+        track sizes and overlaps as [ids, pixels] / [gt ids, pred ids, pixels]."""
+        s = self.stq
+        return {"iou": self.vpq.iou.tolist(), "tp": self.vpq.tp.tolist(),
+                "fp": self.vpq.fp.tolist(), "fn": self.vpq.fn.tolist(),
+                "confusion": [s.confusion.gt.tolist(), s.confusion.pred.tolist(),
+                              s.confusion.count.tolist()],
+                "gt_tracks": [s.gt_size[0].tolist(), s.gt_size[1].tolist()],
+                "pred_tracks": [s.pred_size[0].tolist(), s.pred_size[1].tolist()],
+                "overlap": [s.overlap.gt.tolist(), s.overlap.pred.tolist(),
+                            s.overlap.count.tolist()]}
+
+
 class SequenceEvaluator:
     """VPQ and STQ of one sequence, fed its annotated frames in order.
 
@@ -119,13 +143,15 @@ class SequenceEvaluator:
         self._stq = StqStream(space)
         self._frames = 0
 
-    def add(self, gt: np.ndarray, pred: np.ndarray, frame: int | None = None) -> None:
-        """Add the next annotated frame (``frame`` is its index, for error messages)."""
+    def add(self, gt: np.ndarray, pred: np.ndarray, frame: int | None = None) -> FrameStats:
+        """Add the next annotated frame (``frame`` is its index, for error messages);
+        returns its additive parts (see :class:`FrameStats`)."""
         where = f"sequence {self.name!r}, frame {self._frames if frame is None else frame}"
         table = frame_table(np.asarray(gt), np.asarray(pred), self.space, where)
-        self._vpq.add(table)
-        self._stq.add(table)
+        ending = self._vpq.add(table)
+        parts = self._stq.add(table)
         self._frames += 1
+        return FrameStats(ending, parts)
 
     def finish(self) -> MetricStats:
         return MetricStats(self._vpq.stats, self._stq.finish(), 1, self._frames)

@@ -61,6 +61,33 @@ class StqStats:
         return None if aq is None or sq is None else float(np.sqrt(aq * sq))
 
 
+@dataclass(frozen=True)
+class StqFrame:
+    """One frame's additive STQ parts: its confusion cells and the pixels of its
+    ground-truth tracks, predicted thing tracks and their overlaps. A sequence's AQ is a
+    function of these parts summed over its frames (what a block bootstrap resamples)."""
+
+    confusion: PairTable       # (gt class, pred class) -> pixels
+    gt_size: tuple[np.ndarray, np.ndarray]    # (track ids, pixels)
+    pred_size: tuple[np.ndarray, np.ndarray]
+    overlap: PairTable         # (gt track, pred track) -> pixels
+
+
+def frame_parts(table: PairTable, space: LabelSpace) -> StqFrame:
+    """The STQ parts of one frame's pair table (crowd left out of predicted tracks)."""
+    gt_class, pred_class = space.class_index(table.gt), space.class_index(table.pred)
+    classes = PairTable.combine([PairTable(gt_class.astype(np.int64),
+                                           pred_class.astype(np.int64), table.count)])
+    gt_thing = space.is_thing[gt_class]
+    gt_track = gt_thing & (space.instance(table.gt) != 0)
+    crowd = gt_thing & ~gt_track
+    pred_track = space.is_thing[pred_class]
+    in_pred = pred_track & ~crowd
+    return StqFrame(classes, sum_by_key(table.gt[gt_track], table.count[gt_track]),
+                    sum_by_key(table.pred[in_pred], table.count[in_pred]),
+                    table.select(gt_track & pred_track))
+
+
 class StqStream:
     """STQ parts of one sequence, fed frame tables in order.
 
@@ -76,19 +103,15 @@ class StqStream:
         self._pred_size = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._overlap = PairTable.empty()
 
-    def add(self, table: PairTable) -> None:
-        space = self.space
-        gt_class, pred_class = space.class_index(table.gt), space.class_index(table.pred)
-        np.add.at(self._confusion, (gt_class, pred_class), table.count)
-
-        gt_thing = space.is_thing[gt_class]
-        gt_track = gt_thing & (space.instance(table.gt) != 0)
-        crowd = gt_thing & ~gt_track
-        pred_track = space.is_thing[pred_class]
-        self._gt_size = _add_counts(self._gt_size, table.gt[gt_track], table.count[gt_track])
-        in_pred = pred_track & ~crowd
-        self._pred_size = _add_counts(self._pred_size, table.pred[in_pred], table.count[in_pred])
-        self._overlap = PairTable.combine([self._overlap, table.select(gt_track & pred_track)])
+    def add(self, table: PairTable) -> StqFrame:
+        """Add a frame; returns its parts."""
+        parts = frame_parts(table, self.space)
+        np.add.at(self._confusion, (parts.confusion.gt, parts.confusion.pred),
+                  parts.confusion.count)
+        self._gt_size = _add_counts(self._gt_size, *parts.gt_size)
+        self._pred_size = _add_counts(self._pred_size, *parts.pred_size)
+        self._overlap = PairTable.combine([self._overlap, parts.overlap])
+        return parts
 
     def finish(self) -> StqStats:
         gt_ids, gt_size = self._gt_size

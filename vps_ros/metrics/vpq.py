@@ -115,10 +115,16 @@ class VpqStream:
         self._row_of_size = {size: row for row, size in enumerate(windows)}
         self._recent: deque[PairTable] = deque(maxlen=max(windows))
 
-    def add(self, table: PairTable) -> None:
+    def add(self, table: PairTable) -> VpqStats:
+        """Add a frame; returns the counts of the windows that end at it (summed over a
+        sequence's frames they are its statistics: each window belongs to one frame)."""
         self._recent.appendleft(table)
+        ending = VpqStats.zeros(self.stats.windows, self.space.num_classes)
         window = None
         for size, frame in enumerate(self._recent, start=1):
             window = frame if window is None else PairTable.combine([window, frame])
             if size in self._row_of_size:
-                self.stats.add(self._row_of_size[size], match_tubes(window, self.space))
+                counts = match_tubes(window, self.space)
+                self.stats.add(self._row_of_size[size], counts)
+                ending.add(self._row_of_size[size], counts)
+        return ending

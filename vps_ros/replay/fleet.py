@@ -37,9 +37,9 @@ from .cameras import replay_frames
 from .executors import open_executor
 from .fleet_report import fleet_document, write_fleet_report
 from .fleet_totals import merge_drives
-from .latency import LatencyHistogram
 from .offline import OfflineEngine
 from .runner import ReplayOptions, pipeline_config, set_up_bag
+from .statistics import drive_name, drive_statistics
 
 DRIVES_DIR = "drives"
 # Fields of a drive's dict that its row in the report carries (``partial`` and
@@ -98,10 +98,6 @@ def _bags_at(path: Path, where: str) -> list[Path]:
     return found
 
 
-def drive_name(bag: Path) -> str:
-    return bag.stem if bag.is_file() else bag.name
-
-
 def name_drives(paths: list[Path]) -> dict[str, Path]:
     """Drive name -> bag, sorted by name; a DataError when two bags share a name."""
     named: dict[str, Path] = {}
@@ -157,13 +153,7 @@ def score_drive(job: DriveJob) -> dict[str, Any]:
     result.update({k: v for k, v in summary.items() if k != "metrics_note"})
     result.update({k: metrics.get(k) for k in ("VPQ", "STQ", "AQ", "SQ")})
     if result["error"] is None:
-        result.update(
-            classes=scorer.space.classes.to_dict(), label_divisor=scorer.space.label_divisor,
-            windows=list(scorer.windows),
-            sequences={f"{job.name}/{camera}": stats.state_dict()
-                       for camera, stats in scorer.sequence_stats().items()},
-            latency=LatencyHistogram.of([v for score in scorer.cameras.values()
-                                         for v in score.latency_ms]).state_dict())
+        result.update(drive_statistics(job.name, scorer))
     return result
 
 

@@ -24,6 +24,7 @@ from .outputs import OutputRecorder
 from .report import metrics_document, summary_rows, text_table, write_markdown, write_metrics
 from .offline import OfflineEngine
 from .scoring import ReplayScorer
+from .statistics import STATISTICS_FILE, write_statistics
 
 MODES = ("offline", "live")
 DEFAULT_WINDOWS = (1, 2, 3, 4)
@@ -82,12 +83,13 @@ class BagSetup:
     classes: ClassTable                # of the ground truth
     config: PipelineConfig
 
-    def scorer(self, options: ReplayOptions, model: ClassTable) -> ReplayScorer:
-        """The scorer of a model with the ``model`` classes; a ConfigError when they are
-        not the ground truth's."""
+    def scorer(self, options: ReplayOptions, model: ClassTable, keep_frames: bool = False
+               ) -> ReplayScorer:
+        """The scorer of a model with the ``model`` classes (``keep_frames``: with every
+        frame's statistics); a ConfigError when they are not the ground truth's."""
         check_classes(model, self.classes)
         return ReplayScorer(options.cameras, self.classes, self.config.label_divisor,
-                            options.windows)
+                            options.windows, keep_frames)
 
     def check_scored(self, bag: Path, scorer: ReplayScorer) -> None:
         """A recovered bag must have held at least one complete frame: else nothing was
@@ -135,7 +137,7 @@ def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
     options.out.mkdir(parents=True, exist_ok=True)
 
     engine = engine_for(options, config)
-    scorer = setup.scorer(options, engine.classes)
+    scorer = setup.scorer(options, engine.classes, keep_frames=True)
     counts = {c.name: setup.topics[c.image_topic].count for c in options.cameras}
     figures = FigureCollector(options.out, classes, config.label_divisor, choose_frames(counts),
                               options.video)
@@ -192,6 +194,10 @@ def _write_report(options: ReplayOptions, scorer: ReplayScorer, figures: FigureC
     document["pictures"] = pictures
     write_metrics(document, options.out)
     write_markdown(document, options.out, pictures)
+    statistics = options.out / STATISTICS_FILE
+    statistics.unlink(missing_ok=True)
+    if run["error"] is None:
+        write_statistics(options.out, options.bag, scorer, document)
     return document
 
 

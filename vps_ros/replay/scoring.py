@@ -91,14 +91,16 @@ class CameraScore:
     dropped: int = 0
     latency_ms: list[float] = field(default_factory=list)
     history: TrackHistory = field(default_factory=TrackHistory)
+    records: list[dict[str, Any]] = field(default_factory=list)   # kept frames, in order
 
 
 class ReplayScorer:
     """Feed every replayed frame with its output (None: dropped), in stream order."""
 
     def __init__(self, cameras: list[Camera], classes: ClassTable, label_divisor: int,
-                 windows: tuple[int, ...]) -> None:
+                 windows: tuple[int, ...], keep_frames: bool = False) -> None:
         self.space = LabelSpace(classes, label_divisor)
+        self.keep_frames = keep_frames
         self.windows = check_windows(windows)
         self.cameras = {c.name: CameraScore(c, SequenceEvaluator(self.space, self.windows, c.name)
                                             if c.gt_topic else None) for c in cameras}
@@ -110,13 +112,28 @@ class ReplayScorer:
             score.dropped += 1
         else:
             score.latency_ms.append(output.latency_ms)
-        if frame.gt is None or score.evaluator is None:
-            return
-        pred = output.panoptic if output is not None else np.full(
-            frame.gt.shape, self.space.classes.void_id * self.space.label_divisor, np.int32)
-        score.evaluator.add(frame.gt, pred, frame.index)
-        score.annotated += 1
-        score.history.add(frame.index, frame.gt, pred, self.space)
+        record = {"frame": frame.index, "latency_ms": None if output is None
+                  else output.latency_ms, "stats": None, "switches": 0, "recoveries": 0}
+        if frame.gt is not None and score.evaluator is not None:
+            pred = output.panoptic if output is not None else np.full(
+                frame.gt.shape, self.space.classes.void_id * self.space.label_divisor, np.int32)
+            parts = score.evaluator.add(frame.gt, pred, frame.index)
+            score.annotated += 1
+            before = len(score.history.events)
+            score.history.add(frame.index, frame.gt, pred, self.space)
+            new_events = score.history.events[before:]
+            record.update(stats=parts.state_dict() if self.keep_frames else None,
+                          switches=sum(e.kind == "switch" for e in new_events),
+                          recoveries=sum(e.kind == "recovery" for e in new_events))
+        if self.keep_frames:
+            score.records.append(record)
+
+    def frame_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Per camera with annotated frames, every replayed frame in order (``keep_frames``):
+        its index, latency (None: dropped), id switches and recoveries at it and, for an
+        annotated frame, its :class:`~vps_ros.metrics.evaluate.FrameStats` state."""
+        return {name: score.records for name, score in self.cameras.items()
+                if score.evaluator is not None and score.annotated}
 
     def sequence_stats(self) -> dict[str, MetricStats]:
         """The metric core's statistics of each camera with annotated frames (one

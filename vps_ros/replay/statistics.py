@@ -1,0 +1,51 @@
+"""A drive's sufficient statistics as plain data: what a fleet's ``drives/<drive>.json``
+and a single drive's ``statistics.json`` hold, so that runs can be added up
+(``fleet_totals``) and compared (``compare``) exactly, without going back to frames."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .latency import LatencyHistogram
+from .scoring import ReplayScorer
+
+STATISTICS_FILE = "statistics.json"
+
+
+def drive_name(bag: Path) -> str:
+    """A drive is named after its bag: the folder's name, or the file's without suffix."""
+    return bag.stem if bag.is_file() else bag.name
+
+
+def drive_statistics(name: str, scorer: ReplayScorer) -> dict[str, Any]:
+    """The class table, label divisor and windows the drive was scored with, its
+    sequences (``<drive>/<camera>`` -> ``MetricStats.state_dict()``) and its latency
+    histogram."""
+    return {"classes": scorer.space.classes.to_dict(),
+            "label_divisor": scorer.space.label_divisor, "windows": list(scorer.windows),
+            "sequences": {f"{name}/{camera}": stats.state_dict()
+                          for camera, stats in scorer.sequence_stats().items()},
+            "latency": LatencyHistogram.of([v for score in scorer.cameras.values()
+                                            for v in score.latency_ms]).state_dict()}
+
+
+def write_statistics(out: Path, bag: Path, scorer: ReplayScorer, counts: dict[str, Any]
+                     ) -> Path:
+    """``OUT/statistics.json`` of a single-drive replay: the fleet drive file's fields
+    (``drive``, ``bag``, ``error``, counts and :func:`drive_statistics`) and ``frames``:
+    per sequence, every replayed frame's record (``ReplayScorer.frame_records``), which
+    ``vps-ros compare`` resamples in blocks. Written then renamed: whole or absent."""
+    name = drive_name(bag)
+    data = {"drive": name, "bag": str(bag), "error": None,
+            **{k: counts[k] for k in ("frames", "annotated_frames", "dropped_frames",
+                                      "id_switches", "recoveries")},
+            **drive_statistics(name, scorer),
+            "frames": {f"{name}/{camera}": records
+                       for camera, records in scorer.frame_records().items()}}
+    path = out / STATISTICS_FILE
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data) + "\n")
+    os.replace(temporary, path)
+    return path
