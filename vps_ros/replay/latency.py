@@ -49,13 +49,32 @@ class LatencyHistogram:
         if other.max_ms is not None:
             self.max_ms = other.max_ms if self.max_ms is None else max(self.max_ms, other.max_ms)
 
+    @classmethod
+    def bin_value(cls, key: np.ndarray | int) -> np.ndarray:
+        """The latency a bin stands for (its geometric middle; the floor for bin 0)."""
+        key = np.asarray(key)
+        return np.where(key == 0, cls.FLOOR_MS, cls.FLOOR_MS * cls.STEP ** (key - 0.5))
+
     def _quantile(self, q: float) -> float:
         rank, seen = q * self.count, 0
         for key in sorted(self.bins):
             seen += self.bins[key]
             if seen >= rank:
-                return self.FLOOR_MS if key == 0 else self.FLOOR_MS * self.STEP ** (key - 0.5)
+                return float(self.bin_value(key))
         return float(self.max_ms or 0.0)
+
+    @classmethod
+    def quantiles(cls, keys: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+        """The ``q`` quantile of many histograms at once (a bootstrap's resamples):
+        ``counts`` (R, B) of the sorted bin ``keys`` (B,); NaN for an empty one. The
+        same rule as :meth:`summary`: the first bin whose running count reaches ``q``
+        of the total."""
+        running = np.cumsum(counts, axis=1)
+        total = running[:, -1] if counts.shape[1] else np.zeros(len(counts))
+        first = np.argmax(running >= (q * total)[:, None], axis=1) if counts.shape[1] \
+            else np.zeros(len(counts), int)
+        values = cls.bin_value(keys[first]) if len(keys) else np.zeros(len(counts))
+        return np.where(total > 0, values, np.nan)
 
     def summary(self) -> dict[str, float | None]:
         if not self.count:

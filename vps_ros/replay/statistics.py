@@ -34,15 +34,15 @@ def drive_statistics(name: str, scorer: ReplayScorer) -> dict[str, Any]:
 def write_statistics(out: Path, bag: Path, scorer: ReplayScorer, counts: dict[str, Any]
                      ) -> Path:
     """``OUT/statistics.json`` of a single-drive replay: the fleet drive file's fields
-    (``drive``, ``bag``, ``error``, counts and :func:`drive_statistics`) and ``frames``:
-    per sequence, every replayed frame's record (``ReplayScorer.frame_records``), which
-    ``vps-ros compare`` resamples in blocks. Written then renamed: whole or absent."""
+    (``drive``, ``bag``, ``error``, counts and :func:`drive_statistics`) and
+    ``frame_records``: per sequence, every replayed frame's record
+    (``ReplayScorer.frame_records``), which ``vps-ros compare`` resamples in blocks. Written then renamed: whole or absent."""
     name = drive_name(bag)
     data = {"drive": name, "bag": str(bag), "error": None,
             **{k: counts[k] for k in ("frames", "annotated_frames", "dropped_frames",
                                       "id_switches", "recoveries")},
             **drive_statistics(name, scorer),
-            "frames": {f"{name}/{camera}": records
+            "frame_records": {f"{name}/{camera}": records
                        for camera, records in scorer.frame_records().items()}}
     path = out / STATISTICS_FILE
     temporary = path.with_name(f".{path.name}.tmp")
