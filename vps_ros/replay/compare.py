@@ -11,6 +11,7 @@ on one side of 0, else no detectable change.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,7 @@ class Gate:
     @classmethod
     def parse(cls, text: str, names: list[str]) -> "Gate":
         name, _, points = text.partition(":")
-        if name not in names:
+        if name not in names and not re.fullmatch(r"VPQ_[0-9]+", name):
             raise ConfigError(f"--fail-if-worse {text}: unknown metric {name!r}; choose from "
                               f"{', '.join(names)}")
         if not points:
@@ -264,6 +265,10 @@ class Gate:
 
 def apply_gates(document: dict[str, Any], gates: list[Gate]) -> list[str]:
     """Record the gates in the document; the ones that failed."""
+    for gate in gates:
+        if gate.metric not in document["metrics"]:
+            raise ConfigError(f"--fail-if-worse {gate.describe()}: the runs have no VPQ "
+                              f"window {gate.metric[4:]} (windows {document['windows']})")
     failed = [g.describe() for g in gates if g.failed(document["metrics"][g.metric])]
     document["gates"] = [{"gate": g.describe(), "failed": g.describe() in failed} for g in gates]
     return failed
