@@ -270,3 +270,25 @@ def test_real_runs_naive_tracker_worse_threads_unchanged(tmp_path, capsys):
     assert code == 0
     for key in ("VPQ", "STQ", "AQ", "SQ"):
         assert metrics[key]["verdict"] == "no detectable change", (key, metrics[key])
+
+
+@pytest.mark.parametrize("run", ["fleet", "one"])
+def test_every_unit_once_is_the_metric_core(runs, run):
+    """The batched formulas (metrics.resampled) on a resample holding every unit once give
+    the metric core's result on the runs' merged statistics, to the last bit but for
+    summation order."""
+    from vps_ros.replay.compare import point_values, resample_values
+    from vps_ros.replay.compare_runs import block_length, block_units, drive_units, load_run
+    loaded = load_run(runs / run, "A")
+    units = drive_units(loaded) if loaded.fleet else block_units(loaded, block_length(loaded))
+    values = resample_values(units, np.ones((1, len(units.names))), loaded)
+    stats, counts = loaded.totals()
+    result = stats.result(loaded.classes)
+    expected, per_class = point_values(result, counts, loaded.windows)
+    for key in ("VPQ", "VPQ_1", "VPQ_4", "VPQ_things", "VPQ_stuff", "STQ", "AQ", "SQ",
+                "id_switches", "recoveries", "dropped_frames"):
+        assert float(values[key][0]) == pytest.approx(expected[key], rel=1e-12, abs=1e-15)
+    for c in loaded.classes:
+        got = float(values["per_class"][0, c.id])
+        assert (math.isnan(got) and per_class[c.name] is None) or \
+            got == pytest.approx(per_class[c.name], rel=1e-12, abs=1e-15)
