@@ -42,16 +42,25 @@ def side_by_side(frame: ReplayFrame, output: ReplayOutput | None, classes: Class
                  label_divisor: int) -> np.ndarray:
     """RGB: ground truth (or the bare image) left, prediction right, each titled, with
     the ids of the things seen in the frame (memory-only objects are left out here)."""
+    return titled_tiles(frame, [(output, "prediction")], classes, label_divisor)
+
+
+def titled_tiles(frame: ReplayFrame, outputs: list[tuple[ReplayOutput | None, str]],
+                 classes: ClassTable, label_divisor: int) -> np.ndarray:
+    """RGB: ground truth (or the bare image), then one tile per output (``None``:
+    dropped), each titled, with the ids of the things seen in the frame."""
     void = np.full(frame.image.shape[:2], classes.void_id * label_divisor, np.int32)
     left = frame.image.copy() if frame.gt is None else overlay(
         frame.image, frame.gt, classes, gt_objects(frame.gt, classes, label_divisor),
         label_divisor)
-    seen = [o for o in output.objects if o.frames_since_seen == 0] if output else []
-    right = overlay(frame.image, output.panoptic if output else void, classes, seen,
-                    label_divisor)
+    panels = [(left, "ground truth" if frame.gt is not None else "image (no GT)")]
+    for output, title in outputs:
+        seen = [o for o in output.objects if o.frames_since_seen == 0] if output else []
+        panels.append((overlay(frame.image, output.panoptic if output else void, classes,
+                               seen, label_divisor),
+                       title if output else f"{title}: DROPPED"))
     tiles = []
-    for tile, title in ((left, "ground truth" if frame.gt is not None else "image (no GT)"),
-                        (right, "prediction" if output else "prediction: DROPPED")):
+    for tile, title in panels:
         scale = TILE_WIDTH / tile.shape[1]
         tile = cv2.resize(tile, (TILE_WIDTH, max(1, round(tile.shape[0] * scale))),
                           interpolation=cv2.INTER_NEAREST)
