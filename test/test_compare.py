@@ -260,10 +260,18 @@ def test_real_runs_naive_tracker_worse_threads_unchanged(tmp_path, capsys):
                          "--params", str(params)]) == 0
     capsys.readouterr()
     code, _, _ = compare(capsys, tmp_path / "default", tmp_path / "naive", "--json",
-                         tmp_path / "naive.json", "--fail-if-worse", "AQ:5")
-    aq = json.loads((tmp_path / "naive.json").read_text())["metrics"]["AQ"]
+                         tmp_path / "naive.json", "--fail-if-worse", "AQ:5", "--out",
+                         tmp_path / "report")
+    doc = json.loads((tmp_path / "naive.json").read_text())
+    aq = doc["metrics"]["AQ"]
     assert aq["verdict"] == "worse" and aq["ci_high"] < 0 and aq["delta"] < -0.05, aq
     assert code == 1
+    # the three drives that lost most VPQ, replayed again: A and B side by side, and the
+    # replays reproduced both runs' statistics
+    lost = [d["drive"] for d in doc["drives"] if d["metrics"]["VPQ"]["delta"] < 0][:3]
+    report = (tmp_path / "report" / "compare.md").read_text()
+    assert lost and all((tmp_path / "report" / f"frames_{d}.png").is_file() for d in lost)
+    assert "did not reproduce" not in report
     code, _, _ = compare(capsys, tmp_path / "default", tmp_path / "threads", "--json",
                          tmp_path / "threads.json", "--fail-if-worse", "VPQ")
     metrics = json.loads((tmp_path / "threads.json").read_text())["metrics"]

@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 
 from ..replay.compare import DEFAULT_RESAMPLES, Gate, apply_gates, compare_runs, metric_list
-from ..replay.compare_report import print_summary, write_json, write_report
+from ..replay.compare_frames import worst_drive_frames
+from ..replay.compare_report import prepare_out, print_summary, write_json, write_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--out folder of vps-ros replay (one drive or a fleet)")
     parser.add_argument("run_b", type=Path, metavar="RUN_B", help="the run compared with it, "
                         "over the same drives and ground truth")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write compare.md and a "
-                        "picture per metric here")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write compare.md, a "
+                        "picture per metric and, for the three drives that lost most, "
+                        "ground truth | A | B where B lost most (those drives are replayed "
+                        "again) here")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the comparison "
                         "(metrics, per_class, drives, resamples, seed) as JSON")
     parser.add_argument("--fail-if-worse", action="append", default=[],
@@ -38,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(document, args.json)
     if args.out:
-        write_report(document, pictures, args.out)
+        prepare_out(args.out)
+        frames = worst_drive_frames(pictures["drives_a"], pictures["drives_b"],
+                                    document["drives"], args.out)
+        write_report(document, pictures, args.out, frames)
     print_summary(document)
     for gate in failed:
         print(f"vps-ros compare: --fail-if-worse {gate}: B is worse than A")

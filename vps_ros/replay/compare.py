@@ -196,7 +196,8 @@ def compare_runs(folder_a: Path, folder_b: Path, resamples: int = DEFAULT_RESAMP
         "num_drives": len(run_a.drives), "classes": run_a.classes.name,
         "windows": list(run_a.windows)}
     pictures = {"units": units_a.names,
-                "deltas": {m.name: unit_delta[row] for row, m in enumerate(metrics)}}
+                "deltas": {m.name: unit_delta[row] for row, m in enumerate(metrics)},
+                "drives_a": run_a.drives, "drives_b": run_b.drives}
     return document, pictures
 
 

@@ -107,11 +107,18 @@ def delta_picture(path: Path, name: str, entry: dict[str, Any], units: list[str]
     return path
 
 
-def write_report(document: dict[str, Any], pictures: dict[str, Any], out: Path) -> Path:
-    """compare.md and the pictures in ``out``."""
+def prepare_out(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_report(document: dict[str, Any], pictures: dict[str, Any], out: Path,
+                 frames: list[tuple[str, str]]) -> Path:
+    """compare.md and the pictures in ``out`` (``frames``: (picture or "", note) of the
+    drives that lost most)."""
+    prepare_out(out)
     d = document
     unit_kind = "drive" if d["resampling"] == "drives" else "block"
     drawn = [delta_picture(out / f"delta_{name}.png", name, d["metrics"][name],
@@ -142,6 +149,14 @@ def write_report(document: dict[str, Any], pictures: dict[str, Any], out: Path) 
               f"Per {unit_kind}: B - A of that {unit_kind} alone, sorted; the line and band "
               "are the run's delta and its 95 % interval.", ""]
     lines += [f"![{p}]({p})" for p in drawn] + [""]
+    lines += ["## The drives that lost most: ground truth, A, B", "",
+              "Each drive replayed again offline with A's and B's settings; the frame where "
+              "B's wrong pixels exceed A's most.", ""]
+    if not frames:
+        lines += ["No drive lost VPQ.", ""]
+    for picture, note in frames:
+        lines += [f"- {note}"] + (["", f"![{picture}]({picture})", ""] if picture else [])
+    lines.append("")
     path = out / "compare.md"
     path.write_text("\n".join(lines))
     return path

@@ -197,7 +197,13 @@ def _write_report(options: ReplayOptions, scorer: ReplayScorer, figures: FigureC
     statistics = options.out / STATISTICS_FILE
     statistics.unlink(missing_ok=True)
     if run["error"] is None:
-        write_statistics(options.out, options.bag, scorer, document)
+        settings = {"model": run["model"], "model_classes": options.model_classes,
+                    "params": str(Path(options.params or config_path("perception.yaml"))
+                                  .resolve()),
+                    "windows": list(options.windows),
+                    "classes": options.classes.name if options.classes else None,
+                    "cameras": run["camera_topics"]}
+        write_statistics(options.out, options.bag, scorer, document, settings)
     return document
 
 

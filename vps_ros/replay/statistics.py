@@ -31,17 +31,18 @@ def drive_statistics(name: str, scorer: ReplayScorer) -> dict[str, Any]:
                                             for v in score.latency_ms]).state_dict()}
 
 
-def write_statistics(out: Path, bag: Path, scorer: ReplayScorer, counts: dict[str, Any]
-                     ) -> Path:
+def write_statistics(out: Path, bag: Path, scorer: ReplayScorer, counts: dict[str, Any],
+                     settings: dict[str, Any]) -> Path:
     """``OUT/statistics.json`` of a single-drive replay: the fleet drive file's fields
-    (``drive``, ``bag``, ``error``, counts and :func:`drive_statistics`) and
+    (``drive``, ``bag``, ``error``, counts, ``settings``: model, parameters file,
+    windows, classes and cameras, and :func:`drive_statistics`) and
     ``frame_records``: per sequence, every replayed frame's record
     (``ReplayScorer.frame_records``), which ``vps-ros compare`` resamples in blocks. Written then renamed: whole or absent."""
     name = drive_name(bag)
     data = {"drive": name, "bag": str(bag), "error": None,
             **{k: counts[k] for k in ("frames", "annotated_frames", "dropped_frames",
                                       "id_switches", "recoveries")},
-            **drive_statistics(name, scorer),
+            "settings": settings, **drive_statistics(name, scorer),
             "frame_records": {f"{name}/{camera}": records
                        for camera, records in scorer.frame_records().items()}}
     path = out / STATISTICS_FILE
