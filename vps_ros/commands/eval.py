@@ -13,6 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from . import eval_coco
 from ..data.formats.datasets import open_panoptic
 from ..errors import ConfigError
 from ..panoptic import DEFAULT_LABEL_DIVISOR
@@ -24,13 +25,24 @@ from ..metrics.sources import PanopticSource, evaluate_sources
 
 DEFAULT_CLASSES = {"cityscapes-vps": "cityscapes_vps", "kitti-step": "kitti_step",
                    "vipseg": "vipseg"}
+# Image formats: their own runner (categories from the files, image PQ only).
+IMAGE_FORMATS = {"coco-panoptic": eval_coco.run}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=sorted(WINDOW_PRESETS),
+    parser.add_argument("--format", required=True,
+                        choices=sorted([*WINDOW_PRESETS, *IMAGE_FORMATS]),
                         help="layout of --gt and --pred")
-    parser.add_argument("--gt", required=True, type=Path, help="ground-truth dataset")
-    parser.add_argument("--pred", required=True, type=Path, help="predictions, same layout")
+    parser.add_argument("--gt", required=True, type=Path,
+                        help="ground-truth dataset (coco-panoptic: its JSON)")
+    parser.add_argument("--pred", required=True, type=Path,
+                        help="predictions, same layout (coco-panoptic: its JSON)")
+    parser.add_argument("--gt-folder", type=Path,
+                        help="coco-panoptic: folder of the ground truth's PNGs")
+    parser.add_argument("--pred-folder", type=Path,
+                        help="coco-panoptic: folder of the predictions' PNGs")
+    parser.add_argument("--threads", type=int,
+                        help="coco-panoptic: images read in parallel (default: all cores)")
     parser.add_argument("--windows", type=int, nargs="+", metavar="N",
                         help="VPQ window sizes in annotated frames (default per format: "
                         + "; ".join(f"{k} {' '.join(map(str, v))}"
@@ -39,18 +51,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="panoptic id = class * divisor + instance (default %(default)s)")
     parser.add_argument("--classes", help="class table: a name of config/classes_<name>.yaml or "
                         "a YAML path (default per format)")
-    parser.add_argument("--json", required=True, type=Path, help="write the results here")
+    parser.add_argument("--json", type=Path,
+                        help="write the results here (required but for coco-panoptic)")
     parser.add_argument("--md", type=Path, help="also write Markdown tables here")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes evaluating sequences in parallel (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     for path in (args.json, args.md):
         if path is not None and not path.parent.is_dir():
             raise ConfigError(f"{path}: the folder {path.parent} does not exist")
+    if args.format in IMAGE_FORMATS:
+        return IMAGE_FORMATS[args.format](args)
+    if args.json is None:
+        raise ConfigError(f"--format {args.format} needs --json")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     windows = check_windows(args.windows or WINDOW_PRESETS[args.format])
     classes = ClassTable.named(args.classes or DEFAULT_CLASSES[args.format])
     space = LabelSpace(classes, args.label_divisor)

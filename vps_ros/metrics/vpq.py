@@ -35,40 +35,77 @@ class TubeCounts:
     fn: np.ndarray
 
 
-def match_tubes(table: PairTable, space: LabelSpace) -> TubeCounts:
-    """Match the tubes of one window, given the window's summed pair table."""
-    nc = space.num_classes
-    gt_ids, g = np.unique(table.gt, return_inverse=True)
-    pred_ids, p = np.unique(table.pred, return_inverse=True)
-    gt_area = np.bincount(g, table.count, len(gt_ids))
-    pred_area = np.bincount(p, table.count, len(pred_ids))
-    gt_class, pred_class = space.class_index(gt_ids), space.class_index(pred_ids)
-    gt_void, pred_void = gt_class == nc, pred_class == nc
-    gt_crowd = space.is_thing[gt_class] & (space.instance(gt_ids) == 0)
-    same_class = gt_class[g] == pred_class[p]
+@dataclass(frozen=True)
+class GroundTruthSegments:
+    """Per ground-truth segment (index = the segment's row in the pair table).
 
-    on_void = np.bincount(p, table.count * gt_void[g], len(pred_ids))
-    on_crowd = np.bincount(p, table.count * (gt_crowd[g] & same_class), len(pred_ids))
+    ``category`` is a class index, ``num_classes`` for none (void, or a class the
+    evaluation does not score). ``void`` pixels are left out of every union and make
+    predictions on them not FP; ``crowd`` segments are neither TP nor FN; an
+    ``absorbs`` segment (crowd) makes unmatched predictions of its category lying on it
+    not FP. ``area`` is the segment's area (COCO takes it from the JSON, not the PNG).
+    """
 
-    candidate = same_class & ~gt_void[g] & ~gt_crowd[g] & ~pred_void[p]
-    union = pred_area[p] + gt_area[g] - table.count - on_void[p]
-    iou = np.where(candidate, table.count / np.where(candidate, union, 1), 0.0)
+    category: np.ndarray  # int64
+    area: np.ndarray      # int64 or float64
+    void: np.ndarray      # bool
+    crowd: np.ndarray     # bool
+    absorbs: np.ndarray   # bool
+
+
+def match_segments(g: np.ndarray, p: np.ndarray, count: np.ndarray, gt: GroundTruthSegments,
+                   pred_category: np.ndarray, pred_area: np.ndarray, num_classes: int
+                   ) -> TubeCounts:
+    """Match segments given their pair table in segment indices: pair ``k`` has
+    ``count[k]`` pixels of ground-truth segment ``g[k]`` and predicted segment ``p[k]``.
+
+    A pair of one category is a TP when IoU > 0.5 (seed 001 eq. 1; panopticapi's
+    ``pq_compute``); every such pair counts. Predicted segments of category
+    ``num_classes`` (void) are never TP or FP.
+    """
+    nc = num_classes
+    gt_class = gt.category
+    same_class = gt_class[g] == pred_category[p]
+    n_pred = len(pred_category)
+    on_void = np.bincount(p, count * gt.void[g], n_pred)
+    on_crowd = np.bincount(p, count * (gt.absorbs[g] & same_class), n_pred)
+
+    candidate = same_class & (gt_class[g] < nc) & ~gt.crowd[g]
+    union = pred_area[p] + gt.area[g] - count - on_void[p]
+    iou = np.where(candidate, count / np.where(candidate, union, 1), 0.0)
     matched = candidate & (iou > 0.5)
 
-    gt_matched = np.zeros(len(gt_ids), bool)
+    gt_matched = np.zeros(len(gt_class), bool)
     gt_matched[g[matched]] = True
-    pred_matched = np.zeros(len(pred_ids), bool)
+    pred_matched = np.zeros(n_pred, bool)
     pred_matched[p[matched]] = True
-    missed = ~gt_matched & ~gt_void & ~gt_crowd
-    ignored = (on_void + on_crowd) / pred_area > 0.5
-    spurious = ~pred_matched & ~pred_void & ~ignored
+    missed = ~gt_matched & (gt_class < nc) & ~gt.crowd
+    ignored = (on_void + on_crowd) / np.maximum(pred_area, 1) > 0.5
+    spurious = ~pred_matched & (pred_category < nc) & ~ignored
 
     match_class = gt_class[g[matched]]
     return TubeCounts(
         iou=np.bincount(match_class, iou[matched], nc),
         tp=np.bincount(match_class, minlength=nc).astype(np.int64),
-        fp=np.bincount(pred_class[spurious], minlength=nc).astype(np.int64),
-        fn=np.bincount(gt_class[missed], minlength=nc).astype(np.int64))
+        fp=np.bincount(pred_category[spurious], minlength=nc).astype(np.int64),
+        fn=np.bincount(gt_class[missed], minlength=nc + 1)[:nc].astype(np.int64))
+
+
+def match_tubes(table: PairTable, space: LabelSpace) -> TubeCounts:
+    """Match the tubes of one window, given the window's summed pair table.
+
+    Package encoding: void is the void class, crowd a thing class with instance 0 (one
+    crowd id per class, so every crowd pixel of the class absorbs predictions).
+    """
+    gt_ids, g = np.unique(table.gt, return_inverse=True)
+    pred_ids, p = np.unique(table.pred, return_inverse=True)
+    gt_class, pred_class = space.class_index(gt_ids), space.class_index(pred_ids)
+    gt_crowd = space.is_thing[gt_class] & (space.instance(gt_ids) == 0)
+    gt = GroundTruthSegments(category=gt_class, area=np.bincount(g, table.count, len(gt_ids)),
+                             void=gt_class == space.num_classes, crowd=gt_crowd,
+                             absorbs=gt_crowd)
+    return match_segments(g, p, table.count, gt, pred_class,
+                          np.bincount(p, table.count, len(pred_ids)), space.num_classes)
 
 
 @dataclass
