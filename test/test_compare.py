@@ -174,6 +174,7 @@ def runs(tmp_path_factory):
     for k in range(3):
         write_bag(root / "bags" / f"drive{k}", synthetic_frames(9, sequence=k)[1])
     assert replay(root / "bags", root / "fleet", model, params) == 0
+    assert replay(root / "bags", root / "workers", model, params, "--workers", "2") == 0
     assert replay(root / "bags" / "drive0", root / "one", model, params, "--no-video") == 0
     return root
 
@@ -197,6 +198,19 @@ def test_run_against_itself(runs, tmp_path, capsys, run):
     metrics = json.loads((runs / run / "metrics.json").read_text())
     for key in ("VPQ", "STQ", "AQ", "SQ"):                 # the run's own exact figures
         assert doc["metrics"][key]["a"] == metrics[key]
+
+
+def test_same_run_on_another_executor(runs, tmp_path, capsys):
+    """The fleet replayed in two worker processes against the same fleet in this process:
+    the same statistics, so every metric delta is 0 with interval [0, 0] (only the
+    latencies, measured anew, may differ)."""
+    code, _, _ = compare(capsys, runs / "fleet", runs / "workers", "--json", tmp_path / "c.json")
+    assert code == 0
+    doc = json.loads((tmp_path / "c.json").read_text())
+    for name, entry in [*doc["metrics"].items(), *doc["per_class"].items()]:
+        if entry["a"] is None or name.startswith("latency"):
+            continue
+        assert (entry["delta"], entry["ci_low"], entry["ci_high"]) == (0, 0, 0), name
 
 
 def test_single_drive_statistics_add_up(runs):

@@ -154,7 +154,9 @@ def compare_runs(folder_a: Path, folder_b: Path, resamples: int = DEFAULT_RESAMP
         result = stats.bootstrap((np.arange(n), np.arange(n)), statistic, paired=True,
                                  vectorized=True, n_resamples=resamples, batch=BATCH,
                                  confidence_level=CONFIDENCE, method="percentile",
-                                 rng=np.random.default_rng(seed))
+                                 # random_state (not rng, scipy >= 1.15): the floor of
+                                 # requirements/core.txt is scipy 1.11
+                                 random_state=np.random.default_rng(seed))
         distribution = np.asarray(result.bootstrap_distribution).reshape(-1, resamples)
         alpha = (1 - CONFIDENCE) / 2
         defined = (~np.isnan(distribution)).sum(axis=1)
