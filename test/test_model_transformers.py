@@ -196,7 +196,7 @@ def _set_config(folder, **changes):
      r"mask2former and oneformer models"),
     (lambda f: _set_config(f, id2label={str(i): f"thing{i}" for i in range(10)}), ConfigError,
      r"its 10 labels \(thing0, thing1, .*\) match no class table in config/ "
-     r"\(cityscapes-vps, kitti-step, synthetic, vipseg\).*classes parameter \(--classes\)"),
+     r"\(cityscapes-vps, coco-panoptic, kitti-step, synthetic, vipseg\).*classes parameter \(--classes\)"),
     (lambda f: (f / "model.safetensors").write_bytes(
         (f / "model.safetensors").read_bytes()[:5000]), CheckpointError,
      r"its weights cannot be loaded \(\w+"),
