@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import cv2
 import numpy as np
 
 from ...errors import DataError
-from ...panoptic import id_to_rgb, rgb_to_id
+from ...panoptic import id_to_rgb
 from ...types import ClassTable
+from .segment_ids import SegmentLookup, rgba_ids
 
 
 def _segments(segments: Any, where: str) -> list[dict]:
@@ -62,20 +64,24 @@ def decode(png: np.ndarray, segments: Any, instances: dict[int, int], classes: C
     """Panoptic map (package encoding) of one frame's PNG and segments_info."""
     if png.ndim != 3:
         raise DataError(f"{where}: expected an RGB panoptic PNG, got a single-channel image")
-    ids = rgb_to_id(png)
-    values, inverse = np.unique(ids, return_inverse=True)
+    ids = rgba_ids(cv2.cvtColor(np.ascontiguousarray(png, np.uint8), cv2.COLOR_RGB2RGBA))
     by_id = {int(s["id"]): s for s in _segments(segments, where)}
-    in_png = set(values.tolist()) - {0}
-    only_png = sorted(in_png - set(by_id))
-    if only_png:
-        raise DataError(f"{where}: segment id(s) {only_png[:8]} are in the PNG but not in its "
-                        f"JSON segments_info")
-    only_json = sorted(set(by_id) - in_png)
+    beyond = sorted(sid for sid in by_id if not 0 <= sid < 256 ** 3)  # no PNG colour has them
+    if beyond:
+        raise DataError(f"{where}: segment id(s) {beyond[:8]} are in the JSON segments_info "
+                        f"but not in the PNG")
+    values = list(by_id) + ([] if 0 in by_id else [0])
+    rows, stray = SegmentLookup(np.array(values, np.int64)).rows(ids)
+    if stray is not None:
+        raise DataError(f"{where}: segment id(s) {stray[:8].tolist()} are in the PNG but not "
+                        f"in its JSON segments_info")
+    present = np.bincount(rows.ravel(), minlength=len(values)) > 0
+    only_json = sorted(sid for sid, seen in zip(values, present.tolist()) if sid and not seen)
     if only_json:
         raise DataError(f"{where}: segment id(s) {only_json[:8]} are in the JSON segments_info "
                         f"but not in the PNG")
-    lut = np.empty(len(values), np.int64)
-    for k, sid in enumerate(values.tolist()):
+    lut = np.empty(len(values), np.int32)
+    for k, sid in enumerate(values):
         if sid == 0:
             lut[k] = classes.void_id * label_divisor
             continue
@@ -86,7 +92,7 @@ def decode(png: np.ndarray, segments: Any, instances: dict[int, int], classes: C
         crowd = bool(by_id[sid].get("iscrowd", 0))
         instance = instances.get(sid, 0) if classes[category].is_thing and not crowd else 0
         lut[k] = category * label_divisor + instance
-    return lut[inverse.reshape(ids.shape)].astype(np.int32)
+    return lut.take(rows)
 
 
 def encode(panoptic: np.ndarray, classes: ClassTable, label_divisor: int, where: str
