@@ -83,8 +83,9 @@ def default_checkpoint(folder: Path) -> tuple[Path, str]:
 def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads: int | None,
                compile: bool, domain: int, folder: Path, size: tuple[int, int],
                transports: str | None, backend: str | None = None,
-               camera: dict | None = None) -> dict:
-    """``camera``: the driver's ``qos``, ``profile`` (bool) and ``viewer`` (bool)."""
+               camera: dict | None = None, device: str | None = None) -> dict:
+    """``camera``: the driver's ``qos``, ``profile`` (bool) and ``viewer`` (bool);
+    ``device``: the node's device parameter (default: the params file's)."""
     from vps_ros.resources import config_path
     from vps_ros.ros.dds import PROFILE_NAME, PROFILE_VARIABLES
     from vps_ros.ros.node_config import node_command
@@ -107,6 +108,8 @@ def run_config(rate: float, cameras: int, frames: int, checkpoint: Path, threads
         overrides["threads"] = threads
     if backend is not None:
         overrides["backend"] = backend
+    if device is not None:
+        overrides["device"] = device
     node = subprocess.Popen(node_command(config_path("perception.yaml"), overrides),
                             env=env, stdout=node_log, stderr=subprocess.STDOUT)
     spec = {"rate": rate, "cameras": names, "frames": frames, "node_pid": node.pid,
