@@ -193,7 +193,7 @@ def _set_config(folder, **changes):
     (lambda f: _set_config(f, model_type="segformer",
                            architectures=["SegformerForSemanticSegmentation"]), ConfigError,
      r"a segformer model \(SegformerForSemanticSegmentation\); vps_ros runs panoptic "
-     r"mask2former and oneformer models"),
+     r"mask2former, oneformer, eomt, eomt_dinov3 and videomt models"),
     (lambda f: _set_config(f, id2label={str(i): f"thing{i}" for i in range(10)}), ConfigError,
      r"its 10 labels \(thing0, thing1, .*\) match no class table in config/ "
      r"\(cityscapes-vps, coco-panoptic, kitti-step, synthetic, vipseg\).*classes parameter \(--classes\)"),

@@ -112,3 +112,35 @@ def _save_tokenizer(folder: Path) -> None:
                                        + "\n")
     CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
                   pad_token="<|endoftext|>").save_pretrained(folder)
+
+
+def _eomt_sizes(image_size: int) -> dict:
+    """A two-block ViT with 8 queries, on image_size x image_size input."""
+    return dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, image_size=image_size,
+                patch_size=16, num_blocks=1, num_queries=8, num_register_tokens=2)
+
+
+def save_eomt(folder: Path, labels: list[str] = LABELS, seed: int = 0, image_size: int = 64,
+              kind: str = "eomt") -> Path:
+    """A random tiny panoptic EoMT (``kind`` eomt), EoMT-DINOv3 (eomt_dinov3) or
+    VidEoMT (videomt) in ``folder``, with an EoMT image processor config."""
+    import transformers
+    config_class, model_class = {
+        "eomt": ("EomtConfig", "EomtForUniversalSegmentation"),
+        "eomt_dinov3": ("EomtDinov3Config", "EomtDinov3ForUniversalSegmentation"),
+        "videomt": ("VideomtConfig", "VideomtForUniversalSegmentation")}[kind]
+    torch.manual_seed(seed)
+    extra = {"intermediate_size": 64} if kind == "eomt_dinov3" else {"mlp_ratio": 2}
+    config = getattr(transformers, config_class)(**_eomt_sizes(image_size), **extra,
+                                                 **_labels(labels))
+    model = getattr(transformers, model_class)(config)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if name.startswith("class_predictor"):
+                weight.mul_(20.0)
+            elif name.startswith("mask_head.fc3"):
+                weight.mul_(10.0)
+    model.save_pretrained(folder)
+    _preprocessor(folder, "EomtImageProcessor",
+                  {"shortest_edge": image_size, "longest_edge": image_size})
+    return folder

@@ -18,3 +18,4 @@ class LoadOptions:
     classes: str = ""  # class table (config/classes_<name>.yaml or a YAML path); "": the model's
     resize: str = "letterbox"  # how images are fitted into the input (model/resizing.py)
     threads: int = 0  # CPU threads of the network (torch's for the process, an engine's own); 0: torch's default
+    precision: str = "auto"  # transformers EoMT/VidEoMT: auto (fp16 on CUDA, fp32 on the CPU), fp32, fp16, bf16

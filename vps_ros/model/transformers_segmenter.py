@@ -1,5 +1,5 @@
-"""Pretrained panoptic Mask2Former and OneFormer models of Hugging Face ``transformers``
-as a segmenter backend.
+"""Pretrained panoptic Mask2Former, OneFormer, EoMT (EoMT-DINOv3) and VidEoMT models of
+Hugging Face ``transformers`` as segmenter backends (EoMT's: :mod:`.eomt_segmenter`).
 
 Both are mask transformers of kMaX-DeepLab's family (queries -> class + mask), so their
 outputs feed the one mask-wise merge unchanged: ``class_queries_logits`` (C + 1, the
@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from ..errors import CheckpointError, ConfigError, first_line
 from ..types import ClassTable
 from .hub import is_hub_id, parse_hub_id
 from .config import PostprocessConfig
+from .eomt_segmenter import PRECISIONS, EomtSegmenter, VideomtSegmenter
 from .label_tables import match_table
 from .mask_segmenter import MaskSegmenter, autocast, resolve_device
 from .options import LoadOptions
@@ -63,22 +64,17 @@ TASK = "the task is panoptic"
 
 @dataclass(frozen=True)
 class Architecture:
-    """How one ``transformers`` model type is run."""
+    """How one ``transformers`` model type is run: ``build`` makes its segmenter from
+    (model, architecture, class table, label index, preprocessing, options, folder,
+    where)."""
 
     model_class: str
-    decoder_norm: str   # attribute path of the transformer decoder's output LayerNorm
-    embeddings: str     # output field: the decoder's last per-query states
-    task_input: bool    # OneFormer: conditioned on "the task is panoptic"
-
-
-ARCHITECTURES = {
-    "mask2former": Architecture("Mask2FormerForUniversalSegmentation",
-                                "model.transformer_module.decoder.layernorm",
-                                "transformer_decoder_last_hidden_state", False),
-    "oneformer": Architecture("OneFormerForUniversalSegmentation",
-                              "model.transformer_module.decoder.decoder_norm",
-                              "transformer_decoder_object_queries", True),
-}
+    build: Callable[..., "MaskSegmenter"]
+    decoder_norm: str = ""  # Mask2Former/OneFormer: the decoder's output LayerNorm
+    embeddings: str = ""    # Mask2Former/OneFormer: output field, last per-query states
+    task_input: bool = False  # OneFormer: conditioned on "the task is panoptic"
+    fixed_size: bool = False  # EoMT: the ViT takes image_size x image_size only
+    complete: bool = False  # every tensor must come from the file (see _check_complete)
 
 
 @dataclass(frozen=True)
@@ -167,7 +163,51 @@ class TransformersSegmenter(MaskSegmenter):
         return {"class_logits": logits, "mask_logits": masks, "embeddings": embeddings}
 
 
-def load(source: str, options: LoadOptions) -> TransformersSegmenter:
+def _build_mask2former(model, architecture: Architecture, table: ClassTable,
+                       index: np.ndarray, preprocessing: Preprocessing,
+                       options: LoadOptions, folder: Path, where: str
+                       ) -> TransformersSegmenter:
+    task_inputs = _task_inputs(_import_transformers(where), folder, model.config, where) \
+        if architecture.task_input else None
+    input_size = options.input_size or preprocessing.input_size
+    if not options.input_size:
+        log.info("%s: input size %dx%d (width x height, from its preprocessor config or "
+                 "the default %dx%d; set input_height/input_width to change it)", where,
+                 input_size[1], input_size[0], DEFAULT_INPUT_SIZE[1], DEFAULT_INPUT_SIZE[0])
+    return TransformersSegmenter(model, architecture, table, index, preprocessing,
+                                 input_size, options.device, options.postprocess,
+                                 task_inputs, options.resize)
+
+
+def _eomt_builder(segmenter: type[EomtSegmenter]) -> Callable[..., EomtSegmenter]:
+    def build(model, architecture: Architecture, table: ClassTable, index: np.ndarray,
+              preprocessing: Preprocessing, options: LoadOptions, folder: Path, where: str
+              ) -> EomtSegmenter:
+        if options.precision not in ("auto", "fp32", *PRECISIONS):
+            raise ConfigError(f"{where}: precision {options.precision!r} is not one of auto, "
+                              f"fp32, {', '.join(PRECISIONS)}")
+        return segmenter(model, table, index, preprocessing, options.device,
+                         options.postprocess, options.resize, options.precision)
+    return build
+
+
+ARCHITECTURES = {
+    "mask2former": Architecture("Mask2FormerForUniversalSegmentation", _build_mask2former,
+                                "model.transformer_module.decoder.layernorm",
+                                "transformer_decoder_last_hidden_state"),
+    "oneformer": Architecture("OneFormerForUniversalSegmentation", _build_mask2former,
+                              "model.transformer_module.decoder.decoder_norm",
+                              "transformer_decoder_object_queries", task_input=True),
+    "eomt": Architecture("EomtForUniversalSegmentation", _eomt_builder(EomtSegmenter),
+                         fixed_size=True, complete=True),
+    "eomt_dinov3": Architecture("EomtDinov3ForUniversalSegmentation",
+                                _eomt_builder(EomtSegmenter), fixed_size=True, complete=True),
+    "videomt": Architecture("VideomtForUniversalSegmentation",
+                            _eomt_builder(VideomtSegmenter), fixed_size=True, complete=True),
+}
+
+
+def load(source: str, options: LoadOptions) -> MaskSegmenter:
     """The registry's loader of ``transformers`` models (a folder or an ``hf:`` id).
 
     Every failure (not cached while offline, no config.json, another architecture,
@@ -180,26 +220,27 @@ def load(source: str, options: LoadOptions) -> TransformersSegmenter:
     architecture = ARCHITECTURES[config["model_type"]]
     table, index = model_classes(config, options.classes, where)
     preprocessing = Preprocessing.of_folder(folder, where)
+    if architecture.fixed_size:
+        _check_fixed_size(config, options, where)
     transformers = _import_transformers(where)
     transformers.utils.logging.disable_progress_bar()
     _check_weights(folder, where)
-    model_class = getattr(transformers, architecture.model_class)
+    model_class = getattr(transformers, architecture.model_class, None)
+    if model_class is None:
+        raise ConfigError(f"{where}: a {config['model_type']} model needs "
+                          f"transformers.{architecture.model_class}, which transformers "
+                          f"{transformers.__version__} lacks; install vps_ros[hf] (pinned)")
     try:
-        model = model_class.from_pretrained(folder, use_safetensors=True,
-                                            local_files_only=True)
+        model, info = model_class.from_pretrained(folder, use_safetensors=True,
+                                                  local_files_only=True,
+                                                  output_loading_info=True)
     except Exception as exc:  # corrupt or mismatched weights: any error of the loader
         raise CheckpointError(f"{where}: its weights cannot be loaded ({first_line(exc)})"
                               ) from None
-    task_inputs = _task_inputs(transformers, folder, model.config, where) \
-        if architecture.task_input else None
-    input_size = options.input_size or preprocessing.input_size
-    if not options.input_size:
-        log.info("%s: input size %dx%d (width x height, from its preprocessor config or "
-                 "the default %dx%d; set input_height/input_width to change it)", where,
-                 input_size[1], input_size[0], DEFAULT_INPUT_SIZE[1], DEFAULT_INPUT_SIZE[0])
-    return TransformersSegmenter(model, architecture, table, index, preprocessing,
-                                 input_size, options.device, options.postprocess,
-                                 task_inputs, options.resize)
+    if architecture.complete:
+        _check_complete(info.get("missing_keys", ()), config, where)
+    return architecture.build(model, architecture, table, index, preprocessing, options,
+                              folder, where)
 
 
 def classes(source: str, options: LoadOptions) -> ClassTable:
@@ -251,9 +292,10 @@ def read_config(folder: Path, where: str) -> dict[str, Any]:
     if model_type not in ARCHITECTURES:
         raise ConfigError(f"{where}: a {model_type or 'untyped'!s} model "
                           f"({', '.join(config.get('architectures') or []) or 'no architecture'})"
-                          f"; vps_ros runs panoptic {' and '.join(ARCHITECTURES)} models "
-                          "(Mask2FormerForUniversalSegmentation, "
-                          "OneFormerForUniversalSegmentation)")
+                          f"; vps_ros runs panoptic "
+                          f"{', '.join(list(ARCHITECTURES)[:-1])} and "
+                          f"{list(ARCHITECTURES)[-1]} models "
+                          f"({', '.join(a.model_class for a in ARCHITECTURES.values())})")
     return config
 
 
@@ -271,6 +313,33 @@ def model_classes(config: dict[str, Any], classes: str, where: str
     if classes:
         table = ClassTable.named(classes)
     return match_table(labels, where, table)
+
+
+def _check_fixed_size(config: dict[str, Any], options: LoadOptions, where: str) -> None:
+    """EoMT's position embeddings fix its input: image_size x image_size."""
+    side = config.get("image_size")
+    if not isinstance(side, int):
+        raise ConfigError(f"{where}: config.json image_size must be one number (the side of "
+                          f"the square input), got {side!r}")
+    if options.input_size and tuple(options.input_size) != (side, side):
+        height, width = options.input_size
+        raise ConfigError(f"{where}: a {config['model_type']} model takes {side}x{side} "
+                          f"input only (its position embeddings are fixed), not {width}x"
+                          f"{height}; leave input_height/input_width at 0 (images are "
+                          "letterboxed into it)")
+
+
+def _check_complete(missing: Any, config: dict[str, Any], where: str) -> None:
+    """EoMT's file must hold every tensor: a checkpoint saved without its ViT encoder
+    (e.g. DINOv3's base weights, which come under their own licence) would otherwise
+    run on random encoder weights, silently."""
+    missing = sorted(str(key) for key in missing)
+    if missing:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise CheckpointError(f"{where}: its weights lack {len(missing)} tensors of the "
+                              f"{config['model_type']} network ({shown}); a checkpoint "
+                              "without its base (encoder) weights cannot run: merge them "
+                              "into model.safetensors first")
 
 
 def _check_weights(folder: Path, where: str) -> None:
