@@ -17,6 +17,7 @@ from ...errors import DataError
 
 _MAX_ID = 256 ** 3
 _EMPTY = np.uint32(0xFFFFFFFF)  # never an id (ids are < 2^24)
+_GOLDEN, _STEP = 0x9E3779B1, 0x6A09E667  # odd multipliers, tried in turn
 
 
 def read_id_png(path: Path, what: str = "panoptic PNG") -> np.ndarray:
@@ -51,15 +52,16 @@ class SegmentLookup:
         if len(np.unique(ids)) != len(ids):
             raise ValueError("segment ids must be distinct")
         self.size = len(ids)
-        bits = max(8, int(np.ceil(np.log2(max(len(ids), 1)))) + 4)
-        rng = np.random.default_rng(len(ids))
+        bits = max(10, int(np.ceil(np.log2(max(len(ids), 1)))) + 6)
         ids32 = ids.astype(np.uint32)
-        while True:
-            factor = np.uint32(rng.integers(1 << 20, 1 << 32) | 1)
-            self._factor, self._shift = factor, np.uint32(32 - bits)
+        self._shift = np.uint32(32 - bits)
+        for attempt in range(64):
+            self._factor = np.uint32((_GOLDEN + 2 * attempt * _STEP) & 0xFFFFFFFF)
             slots = self._slots(ids32)
-            if len(np.unique(slots)) == len(slots):
+            if np.bincount(slots, minlength=1).max(initial=0) <= 1:
                 break
+        else:
+            raise ValueError("no collision-free hash found")  # ~1e-40 for distinct ids
         self._key = np.full(1 << bits, _EMPTY, np.uint32)
         self._key[slots] = ids32
         self._row = np.full(1 << bits, len(ids), np.int32)
