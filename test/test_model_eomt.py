@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 from testkit import hf_models
 from testkit.replay_helpers import replay, small_model, synthetic_frames, write_bag
@@ -124,12 +123,6 @@ def test_bf16_precision_runs_the_network_in_bfloat16(models):
     assert 0 < difference < 0.1 * fp32["mask_logits"].abs().max()
 
 
-def _drop_encoder(folder):
-    weights = load_file(folder / "model.safetensors")
-    kept = {k: v for k, v in weights.items() if not k.startswith(("embeddings.", "layers."))}
-    save_file(kept, folder / "model.safetensors", metadata={"format": "pt"})
-
-
 def _set_labels(folder, labels):
     config = json.loads((folder / "config.json").read_text())
     config["id2label"] = dict(enumerate(labels))
@@ -138,7 +131,7 @@ def _set_labels(folder, labels):
 
 
 @pytest.mark.parametrize("kind, change, options, error, message", [
-    ("eomt_dinov3", _drop_encoder, {}, CheckpointError,
+    ("eomt_dinov3", hf_models.drop_encoder, {}, CheckpointError,
      r"its weights lack \d+ tensors of the eomt_dinov3 network \(embeddings\..*\); a "
      r"checkpoint without its base \(encoder\) weights cannot run"),
     ("eomt", lambda f: _set_labels(f, [f"widget{i}" for i in range(10)]), {}, ConfigError,
@@ -163,7 +156,7 @@ def test_vps_ros_exits_2_with_one_line_for_a_dinov3_model_without_its_encoder(tm
     bag = write_bag(tmp_path / "drive", frames)
     _, params = small_model(tmp_path)
     folder = hf_models.save_eomt(tmp_path / "dinov3", kind="eomt_dinov3")
-    _drop_encoder(folder)
+    hf_models.drop_encoder(folder)
     capsys.readouterr()
     assert replay(bag, tmp_path / "out", folder, params) == 2
     err = capsys.readouterr().err

@@ -144,3 +144,12 @@ def save_eomt(folder: Path, labels: list[str] = LABELS, seed: int = 0, image_siz
     _preprocessor(folder, "EomtImageProcessor",
                   {"shortest_edge": image_size, "longest_edge": image_size})
     return folder
+
+
+def drop_encoder(folder: Path) -> None:
+    """Rewrite an EoMT folder's weights without its ViT encoder (patch embeddings and
+    blocks), as a checkpoint shipped without its base weights would be."""
+    from safetensors.torch import load_file, save_file
+    weights = load_file(folder / "model.safetensors")
+    kept = {k: v for k, v in weights.items() if not k.startswith(("embeddings.", "layers."))}
+    save_file(kept, folder / "model.safetensors", metadata={"format": "pt"})
