@@ -259,3 +259,13 @@ def test_a_generated_case_equals_hotcoco(tmp_path, capsys, threads):
             for key in ("pq", "sq", "rq"):
                 assert mine[key] == pytest.approx(theirs_c[key], abs=1e-9), (category, key)
     assert scored == len(GEN_CATEGORIES)
+
+
+def test_folders_are_required_for_coco_and_json_for_video_formats(tmp_path, capsys):
+    _write(tmp_path, "gt", [(1, _columns((1, 0, 6)), [_seg(1, 7, 24)])])
+    code = cli.main(["eval", "--format", "coco-panoptic", "--gt", str(tmp_path / "gt.json"),
+                     "--pred", str(tmp_path / "gt.json")])
+    assert code == 2 and "--gt-folder and --pred-folder" in capsys.readouterr().err
+    code = cli.main(["eval", "--format", "kitti-step", "--gt", str(tmp_path),
+                     "--pred", str(tmp_path)])
+    assert code == 2 and "needs --json" in capsys.readouterr().err
