@@ -271,3 +271,33 @@ def test_transformers_is_imported_only_when_such_a_model_is_opened():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_oneformer_outputs_are_the_models_own_for_the_panoptic_task(models):
+    """OneFormer's logits against its own forward pass, the task text tokenised as
+    transformers' OneFormerProcessor does ("the task is panoptic"): a wrong task
+    ("semantic") changes them."""
+    from types import SimpleNamespace
+    from transformers import AutoTokenizer, OneFormerForUniversalSegmentation
+    from transformers.models.oneformer.processing_oneformer import OneFormerProcessor
+    folder = models["oneformer"]
+    segmenter = open_segmenter(str(folder), LoadOptions(input_size=(72, 100)))
+    image = _image(72, 100, 5)
+    out = segmenter.predict(image[None])
+
+    net = OneFormerForUniversalSegmentation.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    task = OneFormerProcessor._preprocess_text(SimpleNamespace(tokenizer=tokenizer),
+                                               ["the task is panoptic"],
+                                               max_length=net.config.task_seq_len)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (hf_models.MEAN, hf_models.STD))
+    padded = torch.zeros(1, 3, 96, 128)
+    padded[0, :, :72, :100] = (torch.from_numpy(image).permute(2, 0, 1).float() / 255 - mean) / std
+    with torch.no_grad():
+        ref = net(pixel_values=padded, task_inputs=task)
+    order = [[n.lower() for n in hf_models.LABELS].index(c.name) for c in CLASSES] + [
+        len(hf_models.LABELS)]
+    torch.testing.assert_close(out["class_logits"], ref.class_queries_logits[..., order],
+                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out["mask_logits"], ref.masks_queries_logits[..., :18, :25],
+                               atol=1e-4, rtol=1e-4)

@@ -373,9 +373,11 @@ def _task_inputs(transformers, folder: Path, config, where: str) -> torch.Tensor
         raise unavailable(f"they cannot be read ({first_line(exc)})") from None
     if tokenizer.unk_token is not None and tokenizer.unk_token in tokenizer.tokenize(TASK):
         raise unavailable(f"its vocabulary does not hold the words of {TASK!r}")
-    ids = tokenizer([TASK], padding="max_length", max_length=int(config.task_seq_len),
-                    truncation=True)["input_ids"]
-    return torch.tensor(ids, dtype=torch.float32)
+    tokens = tokenizer([TASK], padding="max_length", max_length=int(config.task_seq_len),
+                       truncation=True)
+    # padding positions are 0, not the pad token (OneFormerProcessor: mask * ids)
+    ids = torch.tensor(tokens["input_ids"]) * torch.tensor(tokens["attention_mask"])
+    return ids.to(torch.float32)
 
 
 def _import_transformers(where: str):
