@@ -121,6 +121,33 @@ def test_metadata_that_does_not_match_the_graph_is_refused(exported, tmp_path):
         open_segmenter(str(tmp_path / "junk.onnx"), LoadOptions(backend="onnxruntime"))
 
 
+
+@pytest.mark.parametrize("change,message", [
+    (lambda data: data.update(version=99), r"exported with format version 99, this vps_ros "
+                                           r"reads 1"),
+    (lambda data: data.update(format="yolo"), r"metadata is not of format 'vps_ros.exported_segmenter'"),
+    (lambda data: data.pop("input_size"), r"metadata incomplete \(KeyError: 'input_size'\)"),
+    (lambda data: data.pop("num_queries"), r"metadata incomplete \(KeyError: 'num_queries'\)"),
+    (lambda data: data.update(outputs=["class_logits"]), r"outputs \['class_logits'\], "
+                                                        r"expected"),
+])
+def test_exported_metadata_of_another_version_format_or_incomplete_is_refused(
+        exported, tmp_path, change, message):
+    target = tmp_path / "changed.onnx"
+    _rewrite_metadata(exported[2]["onnx"], target, change)
+    with pytest.raises(CheckpointError, match=rf"changed.onnx: {message}"):
+        open_segmenter(str(target), LoadOptions(backend="onnxruntime"))
+
+
+def test_openvino_asked_for_on_a_cuda_device_is_refused(exported, monkeypatch):
+    """A machine with a GPU (arranged): OpenVINO runs on the CPU only, so an exported
+    file asked to run on cuda with it says which backend serves a GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ConfigError, match=r"small.onnx: backend openvino: device cuda: the "
+                       r"OpenVINO engine runs on the CPU; on an NVIDIA GPU use backend "
+                       r"onnxruntime"):
+        open_segmenter(str(exported[2]["onnx"]), LoadOptions(backend="openvino", device="cuda"))
+
 def test_an_exported_file_asks_for_its_engine_and_its_input_size(exported):
     files = exported[2]
     with pytest.raises(ConfigError, match="small.xml: an exported network runs on backend "
