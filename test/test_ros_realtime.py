@@ -35,10 +35,12 @@ def test_take_waits_for_a_frame_and_close_wakes_it():
     got = []
     taker = threading.Thread(target=lambda: got.append(queue.take(timeout=10)))
     taker.start()
-    time.sleep(0.05)
+    time.sleep(0.2)
+    assert taker.is_alive() and got == []        # still waiting: nothing was put
+    put_at = time.monotonic()
     queue.put(0, "x")
     taker.join(timeout=5)
-    assert got == [[(0, "x")]]
+    assert got == [[(0, "x")]] and time.monotonic() - put_at < 5   # woken, not timed out
     taker = threading.Thread(target=lambda: got.append(queue.take(timeout=10)))
     taker.start()
     queue.close()
