@@ -162,3 +162,31 @@ def test_vps_ros_exits_2_with_one_line_for_a_dinov3_model_without_its_encoder(tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"model '{folder}': its weights lack" in err
+
+
+def test_videomt_tracks_keep_their_ids_through_the_propagated_queries(models):
+    """A parked camera with sensor noise, tracked by the memory buffer alone (hila_mb):
+    the propagated queries' embeddings keep each thing segment that overlaps one of the
+    previous frame (mask IoU > 0.5, same class) on its track."""
+    from testkit.scenes import ToyVideos
+    from vps_ros.pipeline import Pipeline
+    from vps_ros.tracking import TrackerConfig
+    segmenter = open_segmenter(str(models["videomt"]), LoadOptions(postprocess=LOOSE))
+    pipeline = Pipeline(segmenter, TrackerConfig(mode="hila_mb"))
+    scene = next(iter(ToyVideos(1, 1))).image.astype(np.int16)
+    rng = np.random.default_rng(1)
+    previous, kept = None, 0
+    for t in range(5):
+        frame = np.clip(scene + rng.integers(-2, 3, scene.shape), 0, 255).astype(np.uint8)
+        tracked = pipeline.step(frame, t * 100_000_000)
+        seg = tracked.segments
+        things = [(seg.segment_map == k, int(seg.class_ids[k]), int(tracked.track_ids[k]))
+                  for k in np.flatnonzero(seg.is_thing)]
+        for mask, class_id, track_id in things:
+            for old_mask, old_class, old_id in previous or []:
+                iou = (mask & old_mask).sum() / (mask | old_mask).sum()
+                if iou > 0.5 and class_id == old_class:
+                    assert track_id == old_id
+                    kept += 1
+        previous = things
+    assert kept >= 4
