@@ -267,7 +267,10 @@ def model_folder(source: str) -> Path:
     try:
         return Path(snapshot_download(repo, revision=revision, allow_patterns=HUB_FILES,
                                       local_files_only=offline))
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError as exc:
+        if isinstance(exc.__cause__, HfHubHTTPError):   # it answered, with a refusal (403)
+            raise ConfigError(f"model {source!r}: the hub refused it "
+                              f"({first_line(exc.__cause__)})") from None
         how = ("HF_HUB_OFFLINE=1 is set" if offline else
                "the Hugging Face hub could not be reached")
         fetch = f"hf download {repo}" + (f" --revision {revision}" if revision else "")
