@@ -110,7 +110,8 @@ def test_iscrowd_on_a_stuff_segment_is_honoured(tmp_path, capsys):
 def test_iscrowd_on_predictions_is_ignored(tmp_path, capsys):
     # two cars, each predicted exactly by a segment marked iscrowd: two TPs (merged into
     # one 24-pixel segment they would reach IoU 0.5 only, no match).
-    _write(tmp_path, "gt", [(1, _columns((1, 0, 3), (2, 3, 6)), [_seg(1, 11, 12), _seg(2, 11, 12)])])
+    _write(tmp_path, "gt", [(1, _columns((1, 0, 3), (2, 3, 6)),
+                             [_seg(1, 11, 12), _seg(2, 11, 12)])])
     _write(tmp_path, "pred", [(1, _columns((1, 0, 3), (2, 3, 6)),
                                [_seg(1, 11, crowd=1), _seg(2, 11, crowd=1)])])
     code, result, _ = _eval(tmp_path, capsys)
