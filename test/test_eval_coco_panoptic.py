@@ -131,12 +131,15 @@ def test_ground_truth_area_comes_from_the_json(tmp_path, capsys):
 
 def test_ground_truth_ids_missing_from_png_or_json_are_accepted(tmp_path, capsys):
     # PNG id 99 has no JSON entry: left out of matching but not void, so the prediction's
-    # union keeps its 8 pixels: IoU 16/24. JSON segment 50 (sky) is not in the PNG: a FN.
-    _write(tmp_path, "gt", [(1, _columns((1, 0, 4), (99, 4, 6)), [_seg(1, 7, 16), _seg(50, 9, 5)])])
+    # union keeps its 8 pixels: IoU 16/24. JSON segments 50 (sky) and 2^24 + 5 (car, an id
+    # no PNG colour holds) are not in the PNG: a FN each.
+    _write(tmp_path, "gt", [(1, _columns((1, 0, 4), (99, 4, 6)),
+                             [_seg(1, 7, 16), _seg(50, 9, 5), _seg(256 ** 3 + 5, 11, 3)])])
     _write(tmp_path, "pred", [(1, _columns((1, 0, 6)), [_seg(1, 7)])])
     code, result, _ = _eval(tmp_path, capsys)
     assert code == 0
     assert _counts(result, 7) == (1, 0, 0) and _counts(result, 9) == (0, 0, 1)
+    assert _counts(result, 11) == (0, 0, 1)
     assert result["per_class"]["7"]["sq"] == pytest.approx(2 / 3, abs=1e-12)
 
 

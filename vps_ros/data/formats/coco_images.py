@@ -97,9 +97,9 @@ class CocoPanopticPairs:
             _key(seg, "area", f"{where}, ground-truth segment {sid}")
 
         gt_ids = list(gt_segs) + ([] if VOID in gt_segs else [VOID])
-        g, stray_gt = SegmentLookup(np.array(gt_ids, np.int64)).rows(gt_map)
+        g, _ = SegmentLookup(_lookup_ids(gt_ids)).rows(gt_map)
         pred_ids = list(pred_segs) + ([] if VOID in pred_segs else [VOID])
-        p, stray = SegmentLookup(np.array(pred_ids, np.int64)).rows(pred_map)
+        p, stray = SegmentLookup(_lookup_ids(pred_ids)).rows(pred_map)
         if stray is not None:
             raise DataError(f"{where}: predicted segment {int(stray[0])} is in the PNG but not "
                             f"in the JSON")
@@ -120,7 +120,7 @@ class CocoPanopticPairs:
         gt_category = np.array([s["category_id"] for s in gt_segs.values()] + [-1] * (n_extra + 1),
                                np.int64)
         gt_crowd = np.array([s["iscrowd"] == 1 for s in gt_segs.values()] + [False] * (n_extra + 1))
-        gt_void = np.array(gt_ids + [-1]) == VOID
+        gt_void = np.array([sid == VOID for sid in gt_ids] + [False])
         gt_area = np.array([float(s["area"]) for s in gt_segs.values()] + [0.0] * (n_extra + 1))
         pred_category = np.array([s["category_id"] for s in pred_segs.values()]
                                  + [-1] * (n_pred - len(pred_segs)), np.int64)
@@ -135,7 +135,13 @@ def _segments(ann: dict, where: str) -> dict[int, dict]:
     for seg in _key(ann, "segments_info", where):
         sid = _key(seg, "id", f"{where}, segment {seg!r}")
         _key(seg, "category_id", f"{where}, segment {sid}")
-        if not isinstance(sid, int) or not 0 <= sid < 256 ** 3:
-            raise DataError(f"{where}: segment id {sid!r} is not a COCO id (0..256^3-1)")
         segments[sid] = seg
     return segments
+
+
+def _lookup_ids(ids: list) -> np.ndarray:
+    """The ids for :class:`SegmentLookup`; an id no PNG colour can hold (not an int in
+    0..256^3-1) gets a stand-in above that range, so it matches no pixel."""
+    colour = [isinstance(i, int) and 0 <= i < 256 ** 3 for i in ids]
+    return np.array([i if ok else 256 ** 3 + k for k, (i, ok) in enumerate(zip(ids, colour))],
+                    np.int64)

@@ -42,13 +42,13 @@ def rgba_ids(rgba: np.ndarray) -> np.ndarray:
 
 
 class SegmentLookup:
-    """Row of each id of ``ids`` (distinct, 0 <= id < 2^24); ids not among them get
-    ``len(ids)``."""
+    """Row of each id of ``ids`` (distinct, 0 <= id < 2^32 - 1: ids from 2^24 on match no
+    pixel of a PNG); ids not among them get ``len(ids)``."""
 
     def __init__(self, ids: np.ndarray) -> None:
         ids = np.asarray(ids, np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= _MAX_ID):
-            raise ValueError("segment ids must lie in 0..256^3-1")
+        if ids.size and (ids.min() < 0 or ids.max() >= int(_EMPTY)):
+            raise ValueError("segment ids must lie in 0..2^32-2")
         if len(np.unique(ids)) != len(ids):
             raise ValueError("segment ids must be distinct")
         self.size = len(ids)
