@@ -115,6 +115,17 @@ def test_videomt_frame_by_frame_equals_the_librarys_clip_forward(models, streams
     assert (alone["mask_logits"] - online[3]["mask_logits"]).abs().max() > 1e-3
 
 
+def test_a_pipeline_reset_starts_videomt_on_a_new_video(models):
+    """The reset service / a time jump: the next frame is a video's first again."""
+    from vps_ros.pipeline import Pipeline
+    segmenter = open_segmenter(str(models["videomt"]))
+    first = _pixels_uint8(_image(64, 64, 1))[None]
+    fresh = segmenter.predict(first)["mask_logits"]
+    segmenter.predict(_pixels_uint8(_image(64, 64, 2))[None])
+    Pipeline(segmenter).reset()
+    torch.testing.assert_close(segmenter.predict(first)["mask_logits"], fresh)
+
+
 def test_bf16_precision_runs_the_network_in_bfloat16(models):
     image = _pixels_uint8(_image(64, 64, 5))[None]
     fp32 = open_segmenter(str(models["eomt"])).predict(image)

@@ -163,8 +163,10 @@ class Pipeline:
         self._tracker.update_config(config)
 
     def reset(self) -> None:
-        """Forget every tracked object (a new video, or the reset service)."""
+        """Forget every tracked object (a new video, or the reset service), and what
+        the segmenter carries between frames (shared by the pipelines of one batch)."""
         self._tracker.reset()
+        self.segmenter.reset()
         self._last_stamp_ns = None
 
     def step(self, image: np.ndarray, stamp_ns: int) -> TrackedFrame:

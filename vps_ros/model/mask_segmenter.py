@@ -77,6 +77,10 @@ class MaskSegmenter(abc.ABC):
         (B, N, h, w on the network's mask grid) and ``embeddings`` (B, N, E), the
         association features of the queries."""
 
+    def reset(self) -> None:
+        """Start a new video: forget what carries from one frame to the next (nothing,
+        for an image model; VidEoMT's propagated queries)."""
+
     def warm_up(self) -> None:
         """One call on a blank image at :attr:`input_size`: a network's first call is
         several times slower (allocations, kernel selection, compilation); pay it here
