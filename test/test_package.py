@@ -31,6 +31,7 @@ ROSDEP_KEYS = {
     "builtin_interfaces": "builtin_interfaces", "launch": "launch", "launch_ros": "launch_ros",
     "pytest": "python3-pytest", "hypothesis": "python3-hypothesis",
     "catkin_pkg": "python3-catkin-pkg", "packaging": "python3-packaging",
+    "hotcoco": None,  # the COCO PQ reference of tests and benchmarks only (dev.txt, pip)
 }
 # ROS packages: from the distribution (or the ROS wheels of `make setup`), not pip metadata.
 ROS_PACKAGES = {"rclpy", "sensor_msgs", "std_msgs", "std_srvs", "geometry_msgs",
