@@ -69,3 +69,24 @@ def test_two_torchrun_ranks_resume_and_equal_one_process_with_the_same_global_ba
     errors = [line for line in bad.stderr.splitlines() if line.startswith("vps-ros train:")]
     assert errors == [f"vps-ros train: error: {tmp_path / 'nowhere' / 'images'}: KITTI-STEP "
                       f"folder not found"], bad.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_mid_run_stops_the_other_with_one_line(tmp_path, monkeypatch):
+    """Rank 1 is killed (SIGKILL) as it starts step 2: rank 0, waiting in the gradient
+    all-reduce, must not hang; it ends with one line saying why, no traceback."""
+    import time
+    kitti = write_kitti(tmp_path / "kitti", sequences=2, frames=4)
+    config = write_yaml(tmp_path / "ddp.yaml", tiny_config(kitti, tmp_path / "ddp", steps=4,
+                                                           pairs=2, loader={"workers": 0}))
+    monkeypatch.setenv("VPS_TEST_RANK_DIES", "1:2")       # read by testkit/torchrun_ranks.py
+    started = time.monotonic()
+    died = torchrun(["--config", str(config)], tmp_path)
+    assert time.monotonic() - started < 120
+    assert died.returncode != 0
+    errors = [line for line in died.stderr.splitlines() if line.startswith("vps-ros train:")]
+    assert errors == ["vps-ros train: error: rank 0: stopped, another rank of this job is "
+                      "gone (its connection was lost); that rank's own error, if any, is "
+                      "above"], died.stderr[-3000:]
+    assert "[rank0]" not in died.stderr          # the rank's traceback, not torchrun's own
+    assert not (tmp_path / "ddp" / "final.pt").exists()

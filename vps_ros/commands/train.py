@@ -12,10 +12,15 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..errors import VpsRosError
 from ..train.config import load_train_config
 from ..train.distributed import Distributed, launched_rank
 from ..train.trainer import Trainer
 from .exits import run_command
+
+
+class PeerLost(VpsRosError):
+    """A rank of a torchrun job stopped: the others end with this one line."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             trainer.resume()
         path = trainer.run(args.stop_at)
+    except RuntimeError as exc:
+        if not dist.lost_peer(exc):
+            raise
+        raise PeerLost(f"rank {dist.rank}: stopped, another rank of this job is gone (its "
+                       "connection was lost); that rank's own error, if any, is above") from None
     finally:
         dist.close()
     if not dist.is_main:

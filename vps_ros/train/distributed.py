@@ -99,6 +99,15 @@ class Distributed:
         if self.is_main:
             self.barrier()
 
+    def lost_peer(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a collective failing because another rank is gone (gloo
+        raises a RuntimeError naming itself, e.g. "Connection reset by peer"; NCCL and
+        newer torch raise DistError)."""
+        if self.world_size == 1:
+            return False
+        return isinstance(exc, dist.DistError) or (
+            isinstance(exc, RuntimeError) and ("gloo" in str(exc) or "NCCL" in str(exc)))
+
     def close(self) -> None:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
