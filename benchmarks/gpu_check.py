@@ -16,7 +16,7 @@ Steps, each with a time budget (seconds, on one GPU; the sum is 470 of the 480 a
 - ``architectures`` (70): Mask2Former Swin-T (1024x2048) and EoMT-S (640x640) built from
   ``transformers`` configs with random weights (the trained models' arithmetic), fp16.
 - ``pipeline`` (30): ``Pipeline.step`` end to end against the network alone.
-- ``torchrun`` (60): a short training run under torchrun; NCCL on the GPU.
+- ``torchrun`` (60): a short training run under torchrun (NCCL where two GPUs are lent).
 - ``node_dds`` (65): the perception node with ``device: cuda`` at 30 Hz over DDS
   (``benchmarks/bench_node.py``): latency p50/p95, dropped, GPU memory.
 
@@ -315,9 +315,9 @@ def pipeline(ctx: Context) -> dict:
 
 
 def torchrun(ctx: Context) -> dict:
-    """Training steps under torchrun: NCCL, one process per GPU, on a GPU (NCCL refuses
-    two ranks on one GPU, so with one GPU lent: one NCCL rank, and two ranks asked for
-    must stop with the product's one-line error); two gloo ranks in the dry run."""
+    """Training steps under torchrun: two NCCL ranks on two GPUs; with one GPU lent one
+    process on it (NCCL refuses two ranks on one GPU), and two ranks asked for must stop
+    with the product's one-line error; two gloo ranks in the dry run."""
     from testkit.train_runs import tiny_config, write_kitti, write_yaml
     kitti = ctx.work / "kitti"
     if not kitti.exists():
@@ -341,7 +341,8 @@ def torchrun(ctx: Context) -> dict:
         raise RuntimeError(f"torchrun with {procs} process(es) exited {done.returncode}:\n"
                            f"{done.stderr[-3000:]}")
     trained = torch.load(ctx.work / "train" / "final.pt", weights_only=True)["training"]
-    result = {"processes": procs, "backend": "nccl" if gpus else "gloo",
+    backend = "gloo" if not gpus else "nccl" if procs > 1 else "none (one process)"
+    result = {"processes": procs, "backend": backend,
               "steps": trained["steps"], "seconds": round(seconds, 1)}
     if gpus == 1:
         refused = launch(2)
