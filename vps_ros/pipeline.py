@@ -39,7 +39,8 @@ class PipelineConfig:
     """
 
     model: str = param("", "segmenter: a checkpoint (.pt), a folder holding a transformers "
-                       "panoptic Mask2Former/OneFormer, or hf:ORG/NAME[@REVISION] (docs/"
+                       "panoptic Mask2Former/OneFormer/EoMT/VidEoMT, or "
+                       "hf:ORG/NAME[@REVISION] (docs/"
                        f"pretrained.md); empty: the package's models/{DEFAULT_MODEL}")
     classes: str = param("", "class table of the model's outputs: a name of config/"
                          "classes_<name>.yaml or a YAML path; empty: a transformers model's "
@@ -61,6 +62,9 @@ class PipelineConfig:
                          "other cores to the rest of the robot: on a busy CPU, torch "
                          "threads that compete for cores run several times slower",
                          lo=0, hi=1024)
+    precision: str = param("auto", "transformers EoMT/VidEoMT: auto (fp16 autocast on CUDA, "
+                           "fp32 on the CPU), fp32, fp16 or bf16 (bf16 on a CPU pays only "
+                           "with avx512_bf16/AMX)", choices=("auto", "fp32", "fp16", "bf16"))
     compile: bool = param(False, "backend torch: compile the network with torch.compile "
                           "(frozen weights, one image per call): faster on a CPU "
                           "(docs/models.md); the first start compiles for about a minute, "
@@ -131,7 +135,7 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
     return open_segmenter(source, LoadOptions(
         config.device, input_size, config.postprocess, config.compile,
         backend=config.backend, classes=config.classes, resize=config.resize,
-        threads=config.threads))
+        threads=config.threads, precision=config.precision))
 
 
 class Pipeline:
