@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from testkit import hf_models
-from testkit.replay_helpers import replay, small_model, synthetic_frames, write_bag
+from testkit.replay_helpers import metrics, replay, small_model, synthetic_frames, write_bag
 from testkit.scenes import CLASSES
 from vps_ros.errors import CheckpointError, ConfigError
 from vps_ros.model import PostprocessConfig
@@ -201,3 +201,16 @@ def test_videomt_tracks_keep_their_ids_through_the_propagated_queries(models):
                     kept += 1
         previous = things
     assert kept >= 4
+
+
+@pytest.mark.parametrize("kind", ["eomt", "videomt"])
+def test_vps_ros_replay_writes_a_report_with_an_eomt(models, tmp_path, kind):
+    _, frames = synthetic_frames(3)
+    bag = write_bag(tmp_path / "drive", frames)
+    _, params = small_model(tmp_path)
+    out = tmp_path / "report"
+    assert replay(bag, out, models[kind], params) == 0
+    document = metrics(out)
+    assert document["frames"] == document["annotated_frames"] == len(frames)
+    assert document["model"] == str(models[kind]) and document["classes"] == "synthetic"
+    assert {"VPQ", "STQ"} <= set(document) and (out / "report.md").is_file()
