@@ -38,7 +38,9 @@ ROS_PACKAGES = {"rclpy", "sensor_msgs", "std_msgs", "std_srvs", "geometry_msgs",
                 "diagnostic_msgs", "lifecycle_msgs", "visualization_msgs", "rcl_interfaces",
                 "builtin_interfaces", "launch", "launch_ros"}
 # Test helpers that are files of this repository's test/ folder, not packages.
-LOCAL_TEST_MODULES = {p.stem for p in (REPO / "test").glob("*.py")} | {"testkit"}
+# benchmarks import one another as scripts (benchmarks/ is first on sys.path when run)
+LOCAL_TEST_MODULES = ({p.stem for p in (REPO / "test").glob("*.py")} | {"testkit"}
+                      | {p.stem for p in (REPO / "benchmarks").glob("*.py")})
 
 
 def _imported_top_level_modules(paths):
