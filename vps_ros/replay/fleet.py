@@ -15,8 +15,6 @@ the extension); its camera streams are the sequences ``<drive>/<camera>``.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -32,13 +30,12 @@ from ..data.bags.storage import SUFFIXES
 from ..errors import ConfigError, DataError, VpsRosError
 from ..model import MaskSegmenter
 from ..pipeline import PipelineConfig, load_segmenter
-from ..resources import config_path
 from .cameras import replay_frames
 from .executors import open_executor
 from .fleet_report import fleet_document, write_fleet_report
 from .fleet_totals import merge_drives
 from .offline import OfflineEngine
-from .runner import ReplayOptions, pipeline_config, set_up_bag
+from .runner import ReplayOptions, pipeline_config, run_settings, set_up_bag, settings_changes
 from .statistics import drive_name, drive_statistics
 
 DRIVES_DIR = "drives"
@@ -165,17 +162,9 @@ def row_of(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def settings_of(options: ReplayOptions) -> dict[str, Any]:
-    """What decides a drive's statistics: results computed with other settings are not
-    resumed."""
-    params = options.params or config_path("perception.yaml")
-    digest = hashlib.sha256(Path(params).read_bytes()).hexdigest() if Path(params).is_file() \
-        else None
-    model = Path(options.model).resolve() if options.model and Path(options.model).exists() \
-        else options.model
-    return {"model": str(model), "params": str(Path(params).resolve()), "params_sha256": digest,
-            "windows": list(options.windows),
-            "classes": options.classes.name if options.classes else None,
-            "cameras": [dataclasses.asdict(c) for c in options.cameras]}
+    """What decides a drive's statistics (:func:`.runner.run_settings`): results computed
+    with other settings are not resumed."""
+    return run_settings(options)
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -202,8 +191,8 @@ def _resumable(folder: Path, drives: dict[str, Path], settings: dict[str, Any]
             continue
         if data.get("settings") != settings:
             raise ConfigError(f"{folder / (name + '.json')}: computed with other settings "
-                              f"({data.get('settings')}); leave out --resume or give "
-                              "another --out")
+                              f"({settings_changes(data.get('settings') or {}, settings)}); "
+                              "leave out --resume or give another --out")
         rows[name] = row_of(data)
     return rows
 

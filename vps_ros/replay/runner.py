@@ -3,6 +3,7 @@ report written even when a fault (bad frame, truncated bag, Ctrl-C) stops it ear
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from ..data import bags
 from ..errors import ConfigError, DataError, VpsRosError
+from ..model.digest import class_table_digest, file_digest, model_digest
 from ..model.registry import LoadOptions
 from ..model.registry import model_classes as registry_model_classes
 from ..pipeline import DEFAULT_MODEL, PipelineConfig
@@ -73,6 +75,38 @@ def check_classes(model: ClassTable, truth: ClassTable) -> None:
         raise ConfigError(f"the model's classes ({model.name}: {', '.join(c.name for c in model)})"
                           f" are not the ground truth's ({truth.name}: "
                           f"{', '.join(c.name for c in truth)}); give --classes or another model")
+
+
+def run_settings(options: ReplayOptions) -> dict[str, Any]:
+    """What decides a drive's statistics, recorded in its statistics (``settings``): the
+    model, the parameters file and the class tables, each by path or name and by the
+    SHA-256 of its content (a file replaced at the same path is another setting), the
+    windows and the cameras. ``--resume`` keeps only results with equal settings."""
+    params = Path(options.params or config_path("perception.yaml"))
+    config = pipeline_config(options, None)
+    model = config.model or str(model_path(DEFAULT_MODEL))
+    if Path(model).exists():
+        model = str(Path(model).resolve())
+    return {"model": model, "model_sha256": model_digest(model),
+            "model_classes": options.model_classes,
+            "model_classes_sha256": class_table_digest(model_classes(config)),
+            "params": str(params.resolve()),
+            "params_sha256": file_digest(params) if params.is_file() else None,
+            "windows": list(options.windows),
+            "classes": options.classes.name if options.classes else None,
+            "classes_sha256": class_table_digest(options.classes) if options.classes else None,
+            "cameras": [dataclasses.asdict(c) for c in options.cameras]}
+
+
+def settings_changes(recorded: dict[str, Any], current: dict[str, Any]) -> str:
+    """The settings that differ, for one line: ``model_sha256 1a2b3c4d5e6f -> ...``."""
+    def short(value: Any) -> str:
+        text = json.dumps(value) if not isinstance(value, str) else value
+        return text[:12] if len(text) == 64 else text[:80]
+    changed = [key for key in sorted(set(recorded) | set(current))
+               if recorded.get(key) != current.get(key)]
+    return ", ".join(f"{key} {short(recorded.get(key))} -> {short(current.get(key))}"
+                     for key in changed)
 
 
 @dataclass(frozen=True)
@@ -197,13 +231,7 @@ def _write_report(options: ReplayOptions, scorer: ReplayScorer, figures: FigureC
     statistics = options.out / STATISTICS_FILE
     statistics.unlink(missing_ok=True)
     if run["error"] is None:
-        settings = {"model": run["model"], "model_classes": options.model_classes,
-                    "params": str(Path(options.params or config_path("perception.yaml"))
-                                  .resolve()),
-                    "windows": list(options.windows),
-                    "classes": options.classes.name if options.classes else None,
-                    "cameras": run["camera_topics"]}
-        write_statistics(options.out, options.bag, scorer, document, settings)
+        write_statistics(options.out, options.bag, scorer, document, run_settings(options))
     return document
 
 

@@ -1,0 +1,81 @@
+"""Run records that cannot lie (issue 27): a run's settings carry the content digests
+of its model and class tables and ``--resume`` refuses any difference; a run marks its
+output in progress and writes its top-level files whole at the end; SIGTERM ends like
+SIGINT; messages read are checked against what the bag's index declares."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+from testkit.pipeline_helpers import write_small_checkpoint
+from testkit.replay_helpers import metrics, small_model, synthetic_frames, write_bag
+from vps_ros import cli
+from vps_ros.data import bags
+from vps_ros.model.digest import content_digest
+
+FRAMES = 4
+
+
+@pytest.fixture
+def model(tmp_path):
+    return small_model(tmp_path / "model")
+
+
+@pytest.fixture
+def fleet_bags(tmp_path):
+    for k, name in enumerate(("drive_a", "drive_b")):
+        write_bag(tmp_path / "bags" / name, synthetic_frames(FRAMES, sequence=k)[1])
+    return tmp_path / "bags"
+
+
+def replay_argv(bag, out, model, *extra):
+    return ["replay", str(bag), "--image-topic", bags.IMAGE_TOPIC, "--gt-topic",
+            bags.GT_TOPIC, "--out", str(out), "--model", str(model[0]), "--params",
+            str(model[1]), "--no-video", *extra]
+
+
+def test_a_folder_digest_follows_every_file_name_and_byte(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "config.json").write_text('{"a": 1}')
+        (folder / "sub" / "weights.bin").write_bytes(bytes(range(256)) * 5000)
+    assert content_digest(one) == content_digest(two)
+    (two / "sub" / "weights.bin").write_bytes(bytes(range(256)) * 4999 + bytes(255) + b"\1")
+    assert content_digest(one) != content_digest(two)
+    (one / "config.json").rename(one / "config2.json")
+    assert content_digest(one) != content_digest(two)
+    file = one / "config2.json"
+    assert content_digest(file) == hashlib.sha256(b'{"a": 1}').hexdigest()
+
+
+def test_resume_refuses_a_checkpoint_replaced_at_the_same_path(fleet_bags, model, tmp_path,
+                                                              capsys):
+    out = tmp_path / "out"
+    assert cli.main(replay_argv(fleet_bags, out, model)) == 0
+    recorded = json.loads((out / "drives" / "drive_a.json").read_text())["settings"]
+    assert recorded["model_sha256"] == hashlib.sha256(model[0].read_bytes()).hexdigest()
+    assert cli.main(replay_argv(fleet_bags, out, model, "--resume")) == 0
+    capsys.readouterr()
+
+    write_small_checkpoint(model[0], seed=1)         # another model, the same path
+    assert cli.main(replay_argv(fleet_bags, out, model, "--resume")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "computed with other settings (model_sha256 " in err
+    assert "params" not in err.split("(", 1)[1]          # only the model is named
+
+
+def test_a_single_drive_records_its_model_digest(fleet_bags, model, tmp_path):
+    out = tmp_path / "single"
+    assert cli.main(replay_argv(fleet_bags / "drive_a", out, model)) == 0
+    settings = json.loads((out / "statistics.json").read_text())["settings"]
+    assert settings["model_sha256"] == hashlib.sha256(model[0].read_bytes()).hexdigest()
+    assert settings["params_sha256"] == hashlib.sha256(model[1].read_bytes()).hexdigest()
+    assert len(settings["model_classes_sha256"]) == 64
