@@ -25,6 +25,16 @@ built here from its config with random weights (the same arithmetic as the train
 one), saved as a model folder and opened through the model registry as a user's
 download is; ``segment()`` end to end and the network (``predict``) per frame at each
 size, fp32 on the CPU; fp16 autocast on a GPU when there is one.
+
+    python benchmarks/bench_segmenter.py --eomt [--eomt-models eomt-s eomt-b videomt-s]
+                                         [--eomt-sizes 640 1024]
+
+EoMT and VidEoMT: the ViT-S/16 and ViT-B/16 architectures of the released COCO panoptic
+models (200 queries, 133 classes, queries in the last 4 blocks), random weights, saved
+and opened as a download is, at 640x640 (COCO) and 1024x1024 (the Cityscapes models'
+crop). Per frame: the network (``predict``: the model's own forward) and the pipeline
+end to end (``Pipeline.step``: segment, track, encode), interleaved, with their ratio.
+fp32; bf16 too with ``--bf16`` (worth it only where the CPU has avx512_bf16/AMX).
 """
 from __future__ import annotations
 
@@ -221,6 +231,65 @@ def bench_mask2former(sizes: list[str], queries: int, repeats: int) -> None:
                 print(f"  {h}x{w}: GPU not measured (no CUDA device here)")
 
 
+#: (hidden size, heads) of the ViT of each benchmarked EoMT/VidEoMT; 12 blocks each.
+EOMT_ARCHITECTURES = {"eomt-s": ("eomt", 384, 6), "eomt-b": ("eomt", 768, 12),
+                      "videomt-s": ("videomt", 384, 6)}
+
+
+def eomt_folder(folder: Path, name: str, side: int) -> int:
+    """The architecture ``name`` at ``side`` x ``side``, random weights, saved in
+    ``folder``; returns its number of parameters."""
+    import transformers
+    kind, hidden, heads = EOMT_ARCHITECTURES[name]
+    config_class, model_class = {"eomt": ("EomtConfig", "EomtForUniversalSegmentation"),
+                                 "videomt": ("VideomtConfig",
+                                             "VideomtForUniversalSegmentation")}[kind]
+    labels = [c.name for c in ClassTable.builtin("coco_panoptic")]
+    config = getattr(transformers, config_class)(
+        hidden_size=hidden, num_hidden_layers=12, num_attention_heads=heads, image_size=side,
+        patch_size=16, num_blocks=4, num_queries=200, id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)})
+    torch.manual_seed(0)
+    model = getattr(transformers, model_class)(config)
+    if kind == "eomt":
+        # trained EoMT anneals its masked attention away (mask probabilities 1 -> 0):
+        # the released checkpoints run without it, and so are timed here
+        model.attn_mask_probs.zero_()
+    model.save_pretrained(folder)
+    return sum(p.numel() for p in model.parameters())
+
+
+def bench_eomt(names: list[str], sides: list[int], repeats: int, bf16: bool) -> None:
+    from vps_ros.model.registry import open_segmenter
+    from vps_ros.pipeline import Pipeline
+    precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
+    print(f"CPU, {torch.get_num_threads()} threads; random weights (the released "
+          "architectures' arithmetic, no quality); 2 warm-up calls, then rounds in turns")
+    for name in names:
+        for side in sides:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp) / name
+                params = eomt_folder(folder, name, side)
+                image = test_image(side, side)
+                for precision in precisions:
+                    segmenter = open_segmenter(str(folder), LoadOptions(precision=precision))
+                    pipeline = Pipeline(segmenter)
+                    batch = image[None]
+                    for _ in range(2):
+                        pipeline.step(image, 0)
+                    net, e2e = [], []
+                    for k in range(repeats):
+                        net += timings(lambda: segmenter.predict(batch), 1, warmup=0)
+                        e2e += timings(lambda: pipeline.step(image, k + 1), 1, warmup=0)
+                    ratio = statistics.median(net) / statistics.median(e2e)
+                    print(f"  {name} ({params / 1e6:.1f} M) {side}x{side} {precision}: "
+                          f"network {describe(net)}")
+                    print(f"  {name} ({params / 1e6:.1f} M) {side}x{side} {precision}: "
+                          f"pipeline e2e {describe(e2e)} = {1e3 / statistics.median(e2e):.2f}"
+                          f" frames/s, {ratio:.2f}x the network's frames/s")
+    print("GPU: not measured here (benchmarks/gpu_check.py runs where a GPU is lent)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help=f"default: models/{DEFAULT_CHECKPOINT} if present, "
@@ -238,7 +307,17 @@ def main() -> None:
                         metavar="HxW", help="--mask2former: input sizes")
     parser.add_argument("--queries", type=int, default=100,
                         help="--mask2former: object queries (default %(default)s)")
+    parser.add_argument("--eomt", action="store_true",
+                        help="time EoMT/VidEoMT architectures (transformers) instead")
+    parser.add_argument("--eomt-models", nargs="+", default=list(EOMT_ARCHITECTURES),
+                        choices=list(EOMT_ARCHITECTURES))
+    parser.add_argument("--eomt-sizes", nargs="+", type=int, default=[640, 1024])
+    parser.add_argument("--bf16", action="store_true", help="--eomt: also bf16 autocast")
     args = parser.parse_args()
+    if args.eomt:
+        torch.set_num_threads(args.threads[0])
+        bench_eomt(args.eomt_models, args.eomt_sizes, args.repeats, args.bf16)
+        return
     if args.mask2former:
         torch.set_num_threads(args.threads[0])
         bench_mask2former(args.sizes, args.queries, args.repeats)
