@@ -262,17 +262,20 @@ def _mask2former(ctx: Context, folder: Path) -> tuple[torch.nn.Module, tuple[int
 
 
 def _eomt(ctx: Context, folder: Path) -> tuple[torch.nn.Module, tuple[int, int]]:
-    """EoMT-S (ViT-S/16 encoder, queries joined for its last 4 blocks, 200 queries; COCO
-    panoptic at 640x640); the dry run's is 2 layers wide 32."""
+    """EoMT-S as ``bench_segmenter`` builds it (ViT-S/16, queries joined for its last 4
+    blocks, 200 queries, COCO panoptic at 640x640); the dry run's is 2 layers wide 32."""
     from transformers import EomtConfig, EomtForUniversalSegmentation
-    size = 64 if ctx.dry else 640
-    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                 intermediate_size=64, num_blocks=1, num_queries=8) if ctx.dry else \
-        dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
-             intermediate_size=1536, num_blocks=4, num_queries=200)
-    torch.manual_seed(0)
-    config = EomtConfig(image_size=size, patch_size=16, num_labels=133, **shape)
-    EomtForUniversalSegmentation(config).save_pretrained(folder)
+    if ctx.dry:
+        torch.manual_seed(0)
+        EomtForUniversalSegmentation(EomtConfig(
+            image_size=64, patch_size=16, num_labels=133, hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=2, intermediate_size=64, num_blocks=1, num_queries=8)
+        ).save_pretrained(folder)
+        size = 64
+    else:
+        from bench_segmenter import eomt_folder
+        size = 640
+        eomt_folder(folder, "eomt-s", size)
     return EomtForUniversalSegmentation.from_pretrained(folder), (size, size)
 
 
