@@ -3,11 +3,14 @@ one line with exit 2 before any drive runs; Ctrl-C's message; --resume retrying 
 that failed; drives scored with other windows or class tables left out, not summed."""
 import json
 import shutil
+import socket
+import time
 
 import pytest
 
 from test_replay_fleet import DRIVES, _fails, drives, expected, fleet, model, totals  # noqa: F401
 from testkit.replay_helpers import metrics
+from vps_ros.replay import executors
 from vps_ros.replay import fleet as fleet_module
 
 
@@ -122,3 +125,27 @@ def test_on_ray_a_failing_drive_is_reported_and_a_drive_too_big_is_refused(drive
     err = _fails(capsys, paths, tmp_path / "big", model, "--ray", "--workers", "1",
                  "--gpus-per-drive", "64")
     assert "a drive asks for 64 GPUs (--gpus-per-drive) but the local Ray cluster has" in err
+    # a real cluster's GCS passes the check that --ray ADDRESS makes before joining
+    local = executors.RayTasks(None, 1, 1.0, 0.0)
+    try:
+        executors.check_reachable(local._ray.get_runtime_context().gcs_address, 10)
+    finally:
+        local.close()
+
+
+def test_an_address_that_accepts_and_never_answers_fails_after_the_timeout(drives, model,
+                                                                          tmp_path, capsys):
+    """A listening socket of the test that reads nothing: the connection is accepted (by
+    the kernel), so only the wait for Ray's answer can end the run."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        err = _fails(capsys, [drives["drive_a"].bag, drives["drive_b"].bag], tmp_path / "out",
+                     model, f"--ray=127.0.0.1:{port}")
+        waited = time.monotonic() - started
+    assert 10 <= waited < 40          # the 10 s timeout fired, not an instant refusal
+    assert (f"--ray 127.0.0.1:{port}: something listens there but did not answer as a Ray "
+            "cluster (gRPC) within 10 s") in err
+    assert not (tmp_path / "out").exists()

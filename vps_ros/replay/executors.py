@@ -27,6 +27,9 @@ DriveFunction = Callable[[Any], "dict[str, Any]"]
 
 WORKER_DIED = ("its worker process died (killed, or out of memory) while it ran, twice")
 CONNECT_TIMEOUT_S = 10.0
+# The HTTP/2 client preface and an empty SETTINGS frame: a Ray cluster's GCS and client
+# server speak gRPC and answer with a SETTINGS frame (byte 3 of a frame is its type, 4).
+GRPC_PROBE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 
 
 class Executor(Protocol):
@@ -225,9 +228,9 @@ def import_ray(local: bool = False) -> ModuleType:
 
 
 def check_reachable(address: str, timeout_s: float) -> None:
-    """A TCP connection to a ``HOST:PORT`` / ``ray://HOST:PORT`` address within
-    ``timeout_s``: a clear error instead of Ray's long retries. ``auto`` is left to
-    Ray, which answers at once when no cluster runs on this machine."""
+    """A TCP connection to a ``HOST:PORT`` / ``ray://HOST:PORT`` address that answers
+    as gRPC within ``timeout_s``: a clear error instead of Ray's long retries. ``auto``
+    is left to Ray, which answers at once when no cluster runs on this machine."""
     if address == "auto":
         return
     if os.path.exists(address):
@@ -241,11 +244,19 @@ def check_reachable(address: str, timeout_s: float) -> None:
     if not host or port is None:
         raise ConfigError(f"--ray {address}: give auto, HOST:PORT or ray://HOST:PORT")
     try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
+        connection = socket.create_connection((host, port), timeout=timeout_s)
     except OSError as exc:
         raise ConfigError(f"--ray {address}: cannot reach the Ray cluster within "
                           f"{timeout_s:g} s ({exc.strerror or exc})") from None
+    with connection:       # accepting is not answering: Ray would wait on it for minutes
+        try:
+            connection.sendall(GRPC_PROBE)
+            answer = connection.recv(9)
+        except OSError:
+            answer = b""
+    if len(answer) < 4 or answer[3] != 4:
+        raise ConfigError(f"--ray {address}: something listens there but did not answer as a "
+                          f"Ray cluster (gRPC) within {timeout_s:g} s")
 
 
 def open_executor(workers: int | None = None, ray: str | None = None,
