@@ -2,7 +2,6 @@
 same numbers as the metric core on the recorded outputs, other topic names / bgr8 /
 sqlite3, several cameras, a bag without ground truth."""
 import json
-import time
 
 import cv2
 import numpy as np
@@ -39,13 +38,19 @@ def test_report_files_and_metrics_are_the_metric_core_on_the_recorded_outputs(
         drive, model, tmp_path, capsys, monkeypatch):
     frames, bag = drive
     out = tmp_path / "report"
-    steps_ms = []
+    # The replay's clock made exact: each real step takes, on it, a known duration; the
+    # report's latency must be those durations (offline: step started -> output).
+    from types import SimpleNamespace
+    from vps_ros.replay import offline
+    steps_ms = [4.0 * (1 + (7 * k) % 11) for k in range(len(frames))]
+    clock = {"now": 100.0, "steps": 0}
+    monkeypatch.setattr(offline, "time", SimpleNamespace(perf_counter=lambda: clock["now"]))
     real_step = Pipeline.step
 
-    def timed_step(self, image, stamp_ns):      # the real step, its duration noted
-        start = time.perf_counter()
+    def timed_step(self, image, stamp_ns):      # the real step, then its duration on the clock
         result = real_step(self, image, stamp_ns)
-        steps_ms.append((time.perf_counter() - start) * 1e3)
+        clock["now"] += steps_ms[clock["steps"]] / 1e3
+        clock["steps"] += 1
         return result
     monkeypatch.setattr(Pipeline, "step", timed_step)
     assert replay(bag, out, *model, "--record", str(tmp_path / "outputs")) == 0
@@ -56,11 +61,10 @@ def test_report_files_and_metrics_are_the_metric_core_on_the_recorded_outputs(
     assert set(CONTRACT) <= set(document)
     assert document["frames"] == document["annotated_frames"] == len(frames)
     assert document["dropped_frames"] == 0 and document["partial"] is False
-    # a frame's latency is its own step and little more (offline: step started -> output)
-    assert len(steps_ms) == len(frames)
+    assert clock["steps"] == len(frames)
     for stat, value in (("p50", np.percentile(steps_ms, 50)), ("p95", np.percentile(steps_ms, 95)),
                         ("mean", np.mean(steps_ms)), ("max", np.max(steps_ms))):
-        assert value <= document["latency_ms"][stat] <= 1.5 * value + 20, stat
+        assert document["latency_ms"][stat] == pytest.approx(value, abs=1e-6), stat
     assert document["cameras"]["camera"]["VPQ"] == document["VPQ"]
 
     messages = recorded(tmp_path / "outputs")
