@@ -79,3 +79,32 @@ def test_a_single_drive_records_its_model_digest(fleet_bags, model, tmp_path):
     assert settings["model_sha256"] == hashlib.sha256(model[0].read_bytes()).hexdigest()
     assert settings["params_sha256"] == hashlib.sha256(model[1].read_bytes()).hexdigest()
     assert len(settings["model_classes_sha256"]) == 64
+
+
+def _killed_when_marked(argv, out):
+    """Start the real CLI, SIGKILL it (by its PID) once it has marked ``out`` in progress."""
+    process = subprocess.Popen([sys.executable, "-m", "vps_ros.cli", *argv], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "IN_PROGRESS").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it marked its folder"
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("kind", ["single", "fleet"])
+def test_a_rerun_killed_midway_leaves_no_finished_looking_report(kind, fleet_bags, model,
+                                                                 tmp_path):
+    bag = fleet_bags / "drive_a" if kind == "single" else fleet_bags
+    if kind == "single":
+        bag = write_bag(tmp_path / "long", synthetic_frames(30)[1])
+    out = tmp_path / "out"
+    assert cli.main(replay_argv(bag, out, model)) == 0
+    assert metrics(out)["partial"] is False and not (out / "IN_PROGRESS").exists()
+    assert (out / "report.md").exists()
+
+    _killed_when_marked(replay_argv(bag, out, model, "--windows", "1", "2"), out)
+    assert (out / "IN_PROGRESS").exists()
+    assert not (out / "metrics.json").exists() and not (out / "report.md").exists()
+    assert not (out / "statistics.json").exists()

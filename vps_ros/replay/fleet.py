@@ -35,6 +35,7 @@ from .executors import open_executor
 from .fleet_report import fleet_document, write_fleet_report
 from .fleet_totals import merge_drives
 from .offline import OfflineEngine
+from .records import begin_run, end_run, write_json_atomic
 from .runner import ReplayOptions, pipeline_config, run_settings, set_up_bag, settings_changes
 from .statistics import drive_name, drive_statistics
 
@@ -167,13 +168,6 @@ def settings_of(options: ReplayOptions) -> dict[str, Any]:
     return run_settings(options)
 
 
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write then rename: a drive's file is whole or absent, even when killed."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data) + "\n")
-    os.replace(temporary, path)
-
-
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -213,6 +207,7 @@ def run_fleet(fleet: FleetOptions) -> tuple[dict[str, Any], int]:
     try:
         folder = out / DRIVES_DIR
         rows = _resumable(folder, drives, settings) if fleet.resume else {}
+        begin_run(out)
         folder.mkdir(parents=True, exist_ok=True)
         for name in drives:
             if name not in rows:
@@ -223,7 +218,7 @@ def run_fleet(fleet: FleetOptions) -> tuple[dict[str, Any], int]:
                   file=sys.stderr, disable=None if options.progress else True) as bar:
             for result in _results(executor.run(score_drive, jobs)):
                 result["settings"] = settings
-                _write_atomic(folder / f"{result['drive']}.json", result)
+                write_json_atomic(folder / f"{result['drive']}.json", result)
                 rows[result["drive"]] = row_of(result)
                 bar.update(1)
     except KeyboardInterrupt:
@@ -239,6 +234,7 @@ def run_fleet(fleet: FleetOptions) -> tuple[dict[str, Any], int]:
     totals = merge_drives(folder, drives, rows)
     document = fleet_document(totals, rows, run)
     write_fleet_report(document, out)
+    end_run(out)
     return document, document["drives_failed"]
 
 

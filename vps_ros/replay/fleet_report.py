@@ -16,6 +16,7 @@ from typing import Any
 
 from ..metrics.report import percent, to_markdown
 from .fleet_totals import FleetTotals
+from .records import write_atomic
 from .report import (CONTRACT_KEYS, SUMMARY_HEADER, _ms, markdown_table, summary_row,
                      text_table, write_metrics)
 
@@ -105,7 +106,7 @@ def write_fleet_report(document: dict[str, Any], out: Path) -> None:
     if d["num_frames"]:
         lines.append(to_markdown(d, "All drives"))
     lines += ["## Drives, worst first", "", markdown_table(drive_rows(d)), ""]
-    (out / "report.md").write_text("\n".join(lines))
+    write_atomic(out / "report.md", "\n".join(lines))
 
 
 def print_fleet_summary(document: dict[str, Any], out: Path, worst: int = 5) -> None:

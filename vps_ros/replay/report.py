@@ -11,11 +11,11 @@ rows, last stamp), ``metrics_note`` and ``cameras`` (the same per camera).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..metrics.report import percent, to_markdown
+from .records import write_atomic, write_json_atomic
 
 CONTRACT_KEYS = ("VPQ", "VPQ_windows", "VPQ_things", "VPQ_things_windows", "VPQ_stuff",
                  "VPQ_stuff_windows", "STQ", "AQ", "SQ", "windows", "num_tracks",
@@ -34,9 +34,7 @@ def metrics_document(results: dict[str, Any], run: dict[str, Any]) -> dict[str, 
 
 
 def write_metrics(document: dict[str, Any], out: Path) -> Path:
-    path = out / "metrics.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    return path
+    return write_json_atomic(out / "metrics.json", document, indent=2)
 
 
 def _ms(value: float | None) -> str:
@@ -113,6 +111,4 @@ def write_markdown(document: dict[str, Any], out: Path, pictures: list[str]) -> 
             if entry["num_frames"]:
                 lines.append(to_markdown(entry, f"Camera {name}"))
     lines += ["## Pictures", ""] + [f"- [{p}]({p})" for p in pictures] + [""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_atomic(out / "report.md", "\n".join(lines))

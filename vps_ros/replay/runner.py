@@ -23,6 +23,7 @@ from ..types import ClassTable
 from .cameras import Camera, check_topics, replay_frames
 from .figures import FigureCollector, choose_frames, tracks_timeline
 from .outputs import OutputRecorder
+from .records import begin_run, end_run
 from .report import metrics_document, summary_rows, text_table, write_markdown, write_metrics
 from .offline import OfflineEngine
 from .scoring import ReplayScorer
@@ -171,6 +172,7 @@ def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
     options.out.mkdir(parents=True, exist_ok=True)
 
     engine = engine_for(options, config)
+    begin_run(options.out)
     scorer = setup.scorer(options, engine.classes, keep_frames=True)
     counts = {c.name: setup.topics[c.image_topic].count for c in options.cameras}
     figures = FigureCollector(options.out, classes, config.label_divisor, choose_frames(counts),
@@ -206,6 +208,7 @@ def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
            "recovered": None if recovered is None else recovered.as_dict(),
            "recorded_bag": str(options.record) if options.record else None}
     document = _write_report(options, scorer, figures, run)
+    end_run(options.out)
     if error is not None:
         raise error
     return document

@@ -3,12 +3,11 @@ and a single drive's ``statistics.json`` hold, so that runs can be added up
 (``fleet_totals``) and compared (``compare``) exactly, without going back to frames."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from .latency import LatencyHistogram
+from .records import write_json_atomic
 from .scoring import ReplayScorer
 
 STATISTICS_FILE = "statistics.json"
@@ -45,8 +44,4 @@ def write_statistics(out: Path, bag: Path, scorer: ReplayScorer, counts: dict[st
             "settings": settings, **drive_statistics(name, scorer),
             "frame_records": {f"{name}/{camera}": records
                        for camera, records in scorer.frame_records().items()}}
-    path = out / STATISTICS_FILE
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data) + "\n")
-    os.replace(temporary, path)
-    return path
+    return write_json_atomic(out / STATISTICS_FILE, data)
