@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from vps_ros.model.limits import InputLimits
 from vps_ros.model.resizing import (crop_segments, fitted_size, letterbox, nearest_source,
                                     resize_image, scale_segments)
 from vps_ros.types import FrameSegments
@@ -125,6 +126,7 @@ def test_a_large_shrink_halves_first_and_stays_an_area_average():
 class _Fixed:
     """The network_size rule of MaskSegmenter on a bare object (no network needed)."""
     input_size = (256, 512)
+    limits = InputLimits()
 
     def __init__(self, resize):
         self.resize = resize

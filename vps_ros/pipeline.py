@@ -19,6 +19,7 @@ import numpy as np
 from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
 from .errors import ConfigError
 from .model import MaskSegmenter, PostprocessConfig
+from .model.limits import InputLimits
 from .model.registry import LoadOptions, open_segmenter
 from .model.resizing import RESIZE_MODES, scale_segments
 from .panoptic import DEFAULT_LABEL_DIVISOR, check_divisor, from_segments
@@ -82,6 +83,8 @@ class PipelineConfig:
                                lo=2, hi=8388607)
     postprocess: PostprocessConfig = param(PostprocessConfig(), "segmenter thresholds")
     tracker: TrackerConfig = param(TrackerConfig(), "memory buffer (HiLA-MB) settings")
+    limits: InputLimits = param(InputLimits(), "bounds on camera frames, the network input "
+                                "and the engines' caches (docs/reliability.md)")
 
     def __post_init__(self) -> None:
         for name in ("input_height", "input_width"):
@@ -135,7 +138,7 @@ def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
     return open_segmenter(source, LoadOptions(
         config.device, input_size, config.postprocess, config.compile,
         backend=config.backend, classes=config.classes, resize=config.resize,
-        threads=config.threads, precision=config.precision))
+        threads=config.threads, precision=config.precision, limits=config.limits))
 
 
 class Pipeline:

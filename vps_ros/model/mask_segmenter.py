@@ -20,6 +20,7 @@ import torch
 from ..errors import DataError
 from ..types import ClassTable, FrameSegments
 from .config import PostprocessConfig
+from .limits import InputLimits
 from .postprocess import merge_masks
 from .resizing import crop_segments, fitted_size, letterbox, scale_segments
 
@@ -38,6 +39,7 @@ class MaskSegmenter(abc.ABC):
     fallback = ""      # why the backend asked for is not the one running ("" if it is)
     family = "vps_ros"  # the kind of network, as the backend fallback names it
     exportable = False  # vps_ros.model.export can write its network for the engines
+    limits = InputLimits()  # frame and input-size bounds (the registry sets the load option's)
 
     def __init__(self, classes: ClassTable, device: str,
                  postprocess: PostprocessConfig | None = None, resize: str = "letterbox"
@@ -61,13 +63,17 @@ class MaskSegmenter(abc.ABC):
         At the width the model was trained at, objects keep the scale they had in
         training (a 1920x1080 camera: 512x288 input, PQ 70.2 on synthetic frames,
         against 69.5 squashed into 512x256 and 66.8 shrunk to fit it: docs/cameras.md).
+        The height is capped by :attr:`limits` (aspect and pixels:
+        :meth:`~vps_ros.model.limits.InputLimits.max_network_height`); a taller image
+        is scaled down to fit.
         A backend whose network takes one input size only returns :attr:`input_size`;
         the images are then scaled to fit it.
         """
         if self.resize == "stretch":
             return self.input_size
         width = self.input_size[1]
-        return max(32, *(-(-round(h * width / w) // 32) * 32 for h, w in image_sizes)), width
+        needed = max(32, *(-(-round(h * width / w) // 32) * 32 for h, w in image_sizes))
+        return min(needed, self.limits.max_network_height(self.input_size)), width
 
     @abc.abstractmethod
     def predict(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
@@ -117,9 +123,9 @@ class MaskSegmenter(abc.ABC):
             results.append(segments)
         return results
 
-    @staticmethod
-    def _check(image: np.ndarray, index: int) -> tuple[int, int]:
-        """The (height, width) of a valid RGB uint8 image; DataError otherwise."""
+    def _check(self, image: np.ndarray, index: int) -> tuple[int, int]:
+        """The (height, width) of a valid RGB uint8 image within :attr:`limits`;
+        DataError (:class:`~vps_ros.model.limits.FrameTooLarge`) otherwise."""
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
             shape = getattr(image, "shape", None)
             raise DataError(f"image {index} of the batch: expected an (H, W, 3) RGB array, "
@@ -128,6 +134,7 @@ class MaskSegmenter(abc.ABC):
             raise DataError(f"image {index} of the batch is empty (shape {image.shape})")
         if image.dtype != np.uint8:
             raise DataError(f"image {index} of the batch: expected uint8 pixels, got {image.dtype}")
+        self.limits.check_image(image.shape[:2], f"image {index} of the batch")
         return image.shape[0], image.shape[1]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import PostprocessConfig
+from .limits import InputLimits
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,4 @@ class LoadOptions:
     resize: str = "letterbox"  # how images are fitted into the input (model/resizing.py)
     threads: int = 0  # CPU threads of the network (torch's for the process, an engine's own); 0: torch's default
     precision: str = "auto"  # transformers EoMT/VidEoMT: auto (fp16 on CUDA, fp32 on the CPU), fp32, fp16, bf16
+    limits: InputLimits = InputLimits()  # frame, network input and engine cache bounds

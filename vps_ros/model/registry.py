@@ -69,13 +69,16 @@ def open_segmenter(source: str, options: LoadOptions = LoadOptions()) -> MaskSeg
     ask for (or on torch, with the reason in its ``fallback``, where that engine cannot
     run it: :func:`~vps_ros.model.engines.segmenter.on_backend`).
 
-    ``options.threads`` sets torch's intra-op threads (a setting of the process: torch
-    has no other) and the engine's own.
+    ``options.limits`` bounds the frames it takes and the network input it builds
+    (:mod:`vps_ros.model.limits`). ``options.threads`` sets torch's intra-op threads
+    (a setting of the process: torch has no other) and the engine's own.
     """
     module = _module_of(source)
     if options.threads:
         torch.set_num_threads(options.threads)
-    return on_backend(module.load(source, options), source, options)
+    segmenter = on_backend(module.load(source, options), source, options)
+    segmenter.limits = options.limits
+    return segmenter
 
 
 def model_classes(source: str, options: LoadOptions = LoadOptions()) -> ClassTable:
