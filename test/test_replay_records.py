@@ -108,3 +108,28 @@ def test_a_rerun_killed_midway_leaves_no_finished_looking_report(kind, fleet_bag
     assert (out / "IN_PROGRESS").exists()
     assert not (out / "metrics.json").exists() and not (out / "report.md").exists()
     assert not (out / "statistics.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["single", "fleet"])
+def test_sigterm_ends_a_replay_as_ctrl_c_does(kind, fleet_bags, model, tmp_path):
+    bag = write_bag(tmp_path / "long", synthetic_frames(30)[1]) if kind == "single" \
+        else fleet_bags
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "vps_ros.cli",
+                                *replay_argv(bag, out, model)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "IN_PROGRESS").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it marked its folder"
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "vps-ros replay: interrupted" in stderr
+    if kind == "single":
+        document = metrics(out)
+        assert document["partial"] is True and document["error"] == "KeyboardInterrupt"
+        assert document["frames"] < 30
+        assert "partial report written" in stdout
+    else:
+        assert "--resume" in stderr and not (out / "metrics.json").exists()

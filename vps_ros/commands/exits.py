@@ -5,13 +5,35 @@ interrupted."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import Callable
+import threading
+from typing import Callable, Iterator
 
 from ..errors import VpsRosError
 
 USER_ERROR = 2
 INTERRUPTED = 130
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill PID``, a service manager stopping the command) ends the command as
+    Ctrl-C does: KeyboardInterrupt, so a replay writes its partial report and exits 130.
+    Only in the main thread, where Python delivers signals; the old handler is restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_command(name: str, run: Callable[[argparse.Namespace], int | None],

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data import bags
 from ..errors import ConfigError, VpsRosError
 from ..types import ClassTable
-from .exits import run_command
+from .exits import run_command, sigterm_as_interrupt
 from ..metrics.evaluate import check_windows
 from ..replay.cameras import cameras_of
 from ..pipeline import PipelineConfig
@@ -105,6 +105,12 @@ class _GroundTruthTopic(argparse.Action):
 
 
 def run(args: argparse.Namespace) -> int:
+    """The replay; SIGTERM stops it as Ctrl-C does (partial report, exit 130)."""
+    with sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     images = [image for image, _ in args.streams]
     truths = [truth for _, truth in args.streams]
     options = ReplayOptions(
@@ -118,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_fleet(args, options)
     try:
         document = replay(options, ENGINES[args.mode])
-    except VpsRosError:
+    except (VpsRosError, KeyboardInterrupt):
         metrics = args.out / "metrics.json"
         if metrics.is_file():
             print(f"vps-ros replay: partial report written to {args.out / 'report.md'}")

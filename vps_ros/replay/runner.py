@@ -172,7 +172,6 @@ def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
     options.out.mkdir(parents=True, exist_ok=True)
 
     engine = engine_for(options, config)
-    begin_run(options.out)
     scorer = setup.scorer(options, engine.classes, keep_frames=True)
     counts = {c.name: setup.topics[c.image_topic].count for c in options.cameras}
     figures = FigureCollector(options.out, classes, config.label_divisor, choose_frames(counts),
@@ -184,6 +183,7 @@ def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
     bar = tqdm(total=sum(counts.values()), desc=f"replay {options.mode}", unit="frame",
                file=sys.stderr, disable=None if options.progress else True)
     try:
+        begin_run(options.out)
         with engine:
             for frame, output in engine.replay(replay_frames(options.bag, options.cameras)):
                 scorer.add(frame, output)
