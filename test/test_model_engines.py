@@ -125,7 +125,8 @@ def test_metadata_that_does_not_match_the_graph_is_refused(exported, tmp_path):
 @pytest.mark.parametrize("change,message", [
     (lambda data: data.update(version=99), r"exported with format version 99, this vps_ros "
                                            r"reads 1"),
-    (lambda data: data.update(format="yolo"), r"metadata is not of format 'vps_ros.exported_segmenter'"),
+    (lambda data: data.update(format="yolo"),
+     r"metadata is not of format 'vps_ros.exported_segmenter'"),
     (lambda data: data.pop("input_size"), r"metadata incomplete \(KeyError: 'input_size'\)"),
     (lambda data: data.pop("num_queries"), r"metadata incomplete \(KeyError: 'num_queries'\)"),
     (lambda data: data.update(outputs=["class_logits"]), r"outputs \['class_logits'\], "
