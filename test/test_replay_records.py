@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -133,3 +134,44 @@ def test_sigterm_ends_a_replay_as_ctrl_c_does(kind, fleet_bags, model, tmp_path)
         assert "partial report written" in stdout
     else:
         assert "--resume" in stderr and not (out / "metrics.json").exists()
+
+
+def _damaged_sqlite_bag(root, damage):
+    """A 4-frame sqlite3 bag whose metadata.yaml still declares 4 ground-truth messages,
+    with ``damage`` (SQL on the first two ground-truth rows) done to its .db3."""
+    bag = write_bag(root, synthetic_frames(FRAMES)[1], bags.BagOptions(storage="sqlite3"))
+    db = sqlite3.connect(next(bag.glob("*.db3")))
+    gt = db.execute("SELECT id FROM topics WHERE name = ?", (bags.GT_TOPIC,)).fetchone()[0]
+    rows = "id IN (SELECT id FROM messages WHERE topic_id = ? ORDER BY id LIMIT 2)"
+    db.execute(damage.format(rows=rows), (gt,))
+    db.commit()
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    return bag
+
+
+@pytest.mark.parametrize("damage", ["DELETE FROM messages WHERE {rows}",
+                                    "UPDATE messages SET topic_id = 99 WHERE {rows}"])
+def test_messages_missing_from_a_sqlite_bag_make_the_replay_partial(damage, model, tmp_path,
+                                                                    capsys):
+    bag = _damaged_sqlite_bag(tmp_path / "bags" / "bag", damage)
+    out = tmp_path / "out"
+    assert cli.main(replay_argv(bag, out, model)) == 2
+    line = f"fewer messages than its index declares ({bags.GT_TOPIC}: read 2 of 4)"
+    assert line in capsys.readouterr().err
+    document = metrics(out)
+    assert document["partial"] is True and line in document["error"]
+
+    assert cli.main(replay_argv(bag.parent, tmp_path / "fleet", model, "--workers", "1")) == 1
+    row = metrics(tmp_path / "fleet")["drives"][0]
+    assert line in row["error"]
+
+
+def test_a_message_that_does_not_deserialize_is_named(model, tmp_path, capsys):
+    bag = _damaged_sqlite_bag(tmp_path / "bag",
+                              "UPDATE messages SET data = substr(data, 1, 20) WHERE {rows}")
+    assert cli.main(replay_argv(bag, tmp_path / "out", model)) == 2
+    err = capsys.readouterr().err
+    assert f"message 1 of 4 on {bags.GT_TOPIC} (logged at 0 ns) is not a sensor_msgs/msg/Image" \
+        in err and "Traceback" not in err
+    assert metrics(tmp_path / "out")["partial"] is True

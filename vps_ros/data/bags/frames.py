@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import json
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -21,11 +22,12 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from rosbags.rosbag2.storage_mcap import McapWriter
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
+from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from ... import imgmsg
-from ...errors import DataError
+from ...errors import DataError, first_line
 from ...resources import share_dir
 from ...types import ClassTable
 from .storage import BagSource, Recovery, is_storage_file, open_bag
@@ -121,9 +123,17 @@ def read_frames(path: Path, image_topic: str = IMAGE_TOPIC, gt_topic: str | None
         pending_images: list[tuple[int, np.ndarray, int]] = []
         pending_gt: dict[int, np.ndarray] = {}
         gt_reached = -1
+        read = dict.fromkeys(msgtypes, 0)
         for topic, logged, raw in source.messages(list(msgtypes)):
             msgtype = msgtypes[topic]
-            msg = store.deserialize_cdr(raw, msgtype)
+            read[topic] += 1
+            try:
+                msg = store.deserialize_cdr(raw, msgtype)
+            except (SerdeError, ValueError, IndexError, KeyError, struct.error) as exc:
+                raise DataError(f"{path}: message {read[topic]} of "
+                                f"{source.counts.get(topic, '?')} on {topic} (logged at "
+                                f"{logged} ns) is not a {msgtype}, the bag is damaged "
+                                f"({first_line(exc)})") from None
             stamp = _stamp(msg)
             where = f"{path} topic {topic} stamp {stamp}"
             if topic == image_topic:

@@ -112,11 +112,14 @@ class BagSource:
         wanted = set(self.topics) if topics is None else set(topics)
         if self._reader is not None:
             conns = [c for c in self._reader.connections if c.topic in wanted]
+            read = dict.fromkeys(sorted({c.topic for c in conns}), 0)
             try:
                 for conn, stamp, raw in self._reader.messages(connections=conns):
+                    read[conn.topic] += 1
                     yield conn.topic, stamp, raw
             except _BAG_ERRORS as exc:
                 raise _unreadable(self.path, exc) from None
+            self._check_read(read)
             return
         scan = _mcap_scan if self.storage == "mcap" else _sqlite_scan
         for path in self._files:
@@ -124,6 +127,17 @@ class BagSource:
                 yield from scan(path, _Tally(), wanted)
             except _BAG_ERRORS as exc:
                 raise _unreadable(self.path, exc) from None
+
+    def _check_read(self, read: dict[str, int]) -> None:
+        """Every message the bag's index (metadata.yaml, the storage's summary) declares on
+        each topic read: a shortfall (rows gone, a storage that lost messages without
+        looking damaged) is a DataError with the counts, never a quietly shorter drive."""
+        short = [f"{topic}: read {n} of {self.counts.get(topic, 0)}"
+                 for topic, n in read.items() if n < self.counts.get(topic, 0)]
+        if short:
+            raise DataError(f"{self.path}: fewer messages than its index declares ("
+                            f"{'; '.join(short)}); the storage lost messages or is damaged "
+                            "(vps-ros bag repair copies what can be read)")
 
 
 def _unreadable(path: Path, exc: BaseException) -> DataError:
