@@ -284,7 +284,7 @@ def test_an_export_that_fails_at_run_time_runs_that_size_on_torch(exported, monk
                                               threads=1, postprocess=THRESHOLDS))
     attempts = []
 
-    def full_disk(net, source, size):
+    def full_disk(net, source, size, limits, in_use):
         attempts.append(size)
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(engines, "_cached_export", full_disk)

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("vps_ros.commands.train", "train the segmenter (kMaX-style mask transformer) from a YAML config"),
     "export": ("vps_ros.commands.export", "export a checkpoint as ONNX or OpenVINO IR "
                "for an inference engine, checked against torch"),
+    "cache": ("vps_ros.commands.cache", "show or clear the on-disk cache of engine exports "
+              "(bounded: docs/reliability.md)"),
     "compare": ("vps_ros.commands.compare", "compare two replays of the same drives: "
                 "deltas with paired-bootstrap intervals, a verdict per metric, a CI gate"),
 }

@@ -1,11 +1,12 @@
 """The one engine-backed segmenter, and where every model's backend is decided.
 
 :class:`EngineSegmenter` runs a network on an engine of :mod:`.backends`, one session
-per network input size: an exported file (``vps-ros export``: the ``.onnx`` and
+per network input size (the ``limits.engine_sessions`` most recently used kept open):
+an exported file (``vps-ros export``: the ``.onnx`` and
 ``.xml`` kinds of the model registry) has one fixed size, into which every frame is
 fitted; a checkpoint is exported for each size its cameras need (letterboxed cameras of
 another aspect need another input height: :meth:`MaskSegmenter.network_size`), cached
-on disk, with its torch network to fall back to.
+on disk (bounded: :mod:`.export_cache`), with its torch network to fall back to.
 
 :func:`on_backend` is called by the registry for every model it loads: it returns the
 segmenter on the backend asked for, or, where that engine cannot run it (runtime not
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +34,9 @@ from ..config import PostprocessConfig
 from ..export import FORMATS, export_onnx
 from ..mask_segmenter import MaskSegmenter, resolve_device
 from ..options import LoadOptions
-from .backends import READERS, EngineUnavailable, cache_dir, engine, engine_threads
+from ..limits import InputLimits
+from .backends import READERS, EngineUnavailable, engine, engine_threads
+from .export_cache import bound_exports, exports_dir, touch
 from .format import OUTPUTS, VERSION, ExportInfo, read_onnx_info
 from .openvino import read_info as read_ir_info
 
@@ -52,19 +56,35 @@ class EngineSegmenter(MaskSegmenter):
     on the first batch that needs it; if that fails (a full disk, a read-only cache),
     that size runs on ``torch`` from then on, logged and recorded in :attr:`fallback`,
     rather than failing, and retrying, every batch.
+
+    At most ``max_sessions`` sessions stay open: one more size closes the least
+    recently used (a camera that comes back pays its opening again, from the export
+    cache; ``on_close(size)`` is told), so cameras of ever new sizes cannot grow the
+    memory without bound.
     """
 
     def __init__(self, classes: ClassTable, postprocess: PostprocessConfig, resize: str,
                  backend: str, device: str, input_size: Size,
                  open_at: Callable[[Size], Session], fixed: bool,
-                 torch_segmenter: MaskSegmenter | None = None) -> None:
+                 torch_segmenter: MaskSegmenter | None = None,
+                 max_sessions: int = InputLimits().engine_sessions,
+                 on_close: Callable[[Size], None] = lambda size: None) -> None:
         super().__init__(classes, device, postprocess, resize)
         self.backend = backend
         self._input_size = input_size
         self._open_at = open_at
         self._fixed = fixed
         self._torch = torch_segmenter
-        self._sessions: dict[Size, Session | None] = {input_size: open_at(input_size)}
+        self._max_sessions = max_sessions
+        self._on_close = on_close
+        self._sessions: OrderedDict[Size, Session | None] = OrderedDict(
+            {input_size: open_at(input_size)})
+
+    @property
+    def open_sizes(self) -> list[Size]:
+        """The input sizes whose sessions are open (or run on torch), least recently
+        used first."""
+        return list(self._sessions)
 
     @property
     def input_size(self) -> Size:
@@ -84,7 +104,14 @@ class EngineSegmenter(MaskSegmenter):
                 for k, name in enumerate(OUTPUTS)}
 
     def _session(self, size: Size) -> Session | None:
-        if size not in self._sessions:
+        if size in self._sessions:
+            self._sessions.move_to_end(size)
+        else:
+            while len(self._sessions) >= self._max_sessions:
+                closed, _ = self._sessions.popitem(last=False)
+                self._on_close(closed)
+                log.info("backend %s: closed the session of input %dx%d (least recently "
+                         "used of %d)", self.backend, closed[1], closed[0], self._max_sessions)
             try:
                 self._sessions[size] = self._open_at(size)
             except Exception as exc:  # any export or engine failure: torch for this size
@@ -172,13 +199,19 @@ def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> E
     module.check_available(options.device)
     threads = engine_threads(options.threads)
 
+    in_use: dict[Size, Path] = {}   # the exports of the open sessions: never deleted
+
     def open_at(size: Size) -> Session:
-        path = _cached_export(segmenter, source, size)
+        path = _cached_export(segmenter, source, size, options.limits, set(in_use.values()))
         read_exported_info(path)   # a damaged cache entry is an error, not a silent run
-        return module.open_session(path, options.device, threads)
+        session = module.open_session(path, options.device, threads)
+        in_use[size] = path
+        return session
     return EngineSegmenter(segmenter.classes, segmenter.postprocess, options.resize,
                            options.backend, options.device, segmenter.input_size, open_at,
-                           fixed=False, torch_segmenter=segmenter)
+                           fixed=False, torch_segmenter=segmenter,
+                           max_sessions=options.limits.engine_sessions,
+                           on_close=lambda size: in_use.pop(size, None))
 
 
 def _check_classes(source: str, table: ClassTable, options: LoadOptions) -> None:
@@ -190,15 +223,22 @@ def _check_classes(source: str, table: ClassTable, options: LoadOptions) -> None
                               f"classes asks for {asked.name!r}")
 
 
-def _cached_export(segmenter: MaskSegmenter, source: str, size: Size) -> Path:
+def _cached_export(segmenter: MaskSegmenter, source: str, size: Size,
+                   limits: InputLimits, in_use: set[Path]) -> Path:
     """The checkpoint's export at input ``size``, keyed by its contents, the size and
-    the versions of vps_ros and of the export format (the graph is built by this code)."""
+    the versions of vps_ros and of the export format (the graph is built by this code);
+    marked used, and the cache held within ``limits`` after a new export (``in_use``
+    and the new one kept)."""
     digest = hashlib.sha256(Path(source).read_bytes() + f"{__version__} {VERSION}".encode()
                             ).hexdigest()[:20]
     height, width = size
     name = f"{Path(source).stem}-{digest}-{height}x{width}{FORMATS['onnx']}"
-    path = cache_dir() / "exports" / name
-    if not path.is_file():
+    path = exports_dir() / name
+    if path.is_file():
+        touch(path)
+    else:
         log.info("exporting %s for input %dx%d to %s", source, width, height, path)
         export_onnx(segmenter, path, Path(source).name, size)
+        touch(path)
+        bound_exports(limits, keep=in_use | {path})
     return path
