@@ -8,7 +8,7 @@ pytestmark = pytest.mark.ros
 
 SNAPSHOT = {"input_hz": 10.0, "output_hz": 9.5, "latency_p50_ms": 41.25,
             "latency_p95_ms": 80.0, "received": 100, "processed": 95, "dropped": 4,
-            "bad": 1, "resets": 0}
+            "bad": 1, "refused": 1, "resets": 0}
 
 
 def _values(status: DiagnosticStatus) -> dict[str, str]:
@@ -33,7 +33,8 @@ def test_stream_status_values():
     assert values == {
         "input rate (Hz)": "10.00", "output rate (Hz)": "9.50", "latency p50 (ms)": "41.2",
         "latency p95 (ms)": "80.0", "frames received": "100", "frames processed": "95",
-        "frames dropped": "4", "bad frames": "1", "memory resets": "0",
+        "frames dropped": "4", "bad frames": "1", "frames refused (too large)": "1",
+        "memory resets": "0",
         "objects in memory": "3", "device": "cuda:0", "input topic": "image"}
 
 

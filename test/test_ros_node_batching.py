@@ -84,9 +84,9 @@ def test_frames_of_all_waiting_cameras_go_through_one_model_call(start_node):
     counts = node.counters()
     assert counts["model"] == {"calls": 3, "frames": 5}
     assert counts["front"] == {"received": 4, "processed": 2, "dropped": 2, "bad": 0,
-                               "resets": 0}
+                               "refused": 0, "resets": 0}
     assert counts["left"] == {"received": 3, "processed": 3, "dropped": 0, "bad": 0,
-                              "resets": 0}
+                              "refused": 0, "resets": 0}
 
 
 def test_a_frame_with_more_things_than_track_ids_is_logged_and_the_node_goes_on(
@@ -110,7 +110,8 @@ def test_a_frame_with_more_things_than_track_ids_is_logged_and_the_node_goes_on(
     send(node, "/image", frames[1].image, 2)
     assert node.process_waiting() == 1
     assert node.counters()["camera"] == {"received": 2, "processed": 1, "dropped": 0,
-                                         "bad": 1, "resets": 0}
+                                         "bad": 1, "refused": 0,
+                                         "resets": 0}
 
 
 def test_bad_frame_errors_are_logged_once_per_period_saying_how_many_were_held(monkeypatch):

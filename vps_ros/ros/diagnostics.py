@@ -49,6 +49,7 @@ def stream_status(name: str, snapshot: dict, new_bad: int, enabled: bool, topic:
         "frames processed": str(snapshot["processed"]),
         "frames dropped": str(snapshot["dropped"]),
         "bad frames": str(snapshot["bad"]),
+        "frames refused (too large)": str(snapshot["refused"]),
         "memory resets": str(snapshot["resets"]),
         "objects in memory": str(objects_in_memory),
         "device": device,

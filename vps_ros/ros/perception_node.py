@@ -11,7 +11,9 @@ inference thread takes the oldest waiting frame of every camera (at most
 ``input_queue_size`` wait per camera, older ones are dropped and counted), decodes them
 and runs them through one batched model call. Bad input (an undecodable image, a model
 or tracker error) costs that frame only: a throttled error log and a counter in
-/diagnostics.
+/diagnostics. A frame beyond the maximum input size (``limits``) is refused before it
+is queued (a compressed one once decoded), so it neither allocates a huge network input
+nor costs the other cameras' frames of its batch.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
 
 from vps_ros.errors import VpsRosError
+from vps_ros.model.limits import FrameTooLarge
 from vps_ros.msg import PanopticObjectArray
 from vps_ros.palette import colorize
 from vps_ros.pipeline import Pipeline, load_segmenter, segment_batch
@@ -283,8 +286,11 @@ class PerceptionNode(LifecycleNode):
         if isinstance(msg, Image):
             try:
                 check_image(msg, where=stream.topics["image"])
+                self._segmenter.limits.check_image((msg.height, msg.width),
+                                                   stream.topics["image"])
             except VpsRosError as exc:
-                self._bad_frame(stream, f"dropped a frame: {exc}")
+                self._bad_frame(stream, f"dropped a frame: {exc}",
+                                refused=isinstance(exc, FrameTooLarge))
                 return
         dropped = self._queue.put(stream.index, Waiting(msg, received))
         if dropped:
@@ -298,13 +304,18 @@ class PerceptionNode(LifecycleNode):
                 frame.rgb = compressed_to_rgb(frame.msg, where=where)
             else:
                 frame.rgb = image_to_rgb(frame.msg, where=where)
+            self._segmenter.limits.check_image(frame.rgb.shape[:2], where)
         except VpsRosError as exc:
-            self._bad_frame(stream, f"dropped a frame: {exc}")
+            frame.rgb = None
+            self._bad_frame(stream, f"dropped a frame: {exc}",
+                            refused=isinstance(exc, FrameTooLarge))
             return False
         return True
 
-    def _bad_frame(self, stream: CameraStream, message: str) -> None:
-        stream.stats.count(bad=1)
+    def _bad_frame(self, stream: CameraStream, message: str, refused: bool = False) -> None:
+        """Count a lost frame (``refused``: beyond the maximum input size) and log it,
+        throttled per camera."""
+        stream.stats.count(bad=int(not refused), refused=int(refused))
         stream.errors(self.get_logger().error, message)
 
     # Inference thread --------------------------------------------------------------------
@@ -349,13 +360,15 @@ class PerceptionNode(LifecycleNode):
 
     def counters(self) -> dict[str, dict[str, int]]:
         """The totals behind /diagnostics: ``model`` (calls, frames) and, per camera
-        (by label), frames received, processed, dropped, bad and memory resets."""
+        (by label), frames received, processed, dropped, bad (of them refused: beyond
+        the maximum input size) and memory resets."""
         now = time.monotonic()
         counts = {"model": {"calls": self._model_calls, "frames": self._model_frames}}
         for stream in self._streams:
             snapshot = stream.stats.snapshot(now)
             counts[stream.label] = {key: snapshot[key] for key in
-                                    ("received", "processed", "dropped", "bad", "resets")}
+                                    ("received", "processed", "dropped", "bad", "refused",
+                                     "resets")}
         return counts
 
     def _finish(self, stream: CameraStream, frame: Waiting, segments: FrameSegments,

@@ -22,6 +22,7 @@ class StreamStats:
         self._outputs: deque[float] = deque()
         self._latency_ms: deque[float] = deque(maxlen=latency_samples)
         self.received = self.processed = self.dropped = self.bad = self.resets = 0
+        self.refused = 0   # of the bad: beyond the maximum input size (limits)
 
     def input(self, now: float) -> None:
         with self._lock:
@@ -34,10 +35,13 @@ class StreamStats:
             self._push(self._outputs, now)
             self._latency_ms.append(latency_ms)
 
-    def count(self, *, dropped: int = 0, bad: int = 0, resets: int = 0) -> None:
+    def count(self, *, dropped: int = 0, bad: int = 0, resets: int = 0,
+              refused: int = 0) -> None:
+        """``refused`` frames are counted as bad too."""
         with self._lock:
             self.dropped += dropped
-            self.bad += bad
+            self.bad += bad + refused
+            self.refused += refused
             self.resets += resets
 
     def snapshot(self, now: float) -> dict[str, float]:
@@ -51,7 +55,8 @@ class StreamStats:
                     "latency_p50_ms": float(np.percentile(latency, 50)),
                     "latency_p95_ms": float(np.percentile(latency, 95)),
                     "received": self.received, "processed": self.processed,
-                    "dropped": self.dropped, "bad": self.bad, "resets": self.resets}
+                    "dropped": self.dropped, "bad": self.bad, "refused": self.refused,
+                    "resets": self.resets}
 
     def _push(self, events: deque[float], now: float) -> None:
         events.append(now)
