@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,35 @@ def test_a_message_that_does_not_deserialize_is_named(model, tmp_path, capsys):
     assert f"message 1 of 4 on {bags.GT_TOPIC} (logged at 0 ns) is not a sensor_msgs/msg/Image" \
         in err and "Traceback" not in err
     assert metrics(tmp_path / "out")["partial"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_a_live_replay_whose_node_is_killed_ends_partial_naming_the_frame(model, tmp_path,
+                                                                          ros_env):
+    """Run inside scripts/in_loopback_netns.sh: the real node over DDS, SIGKILLed by its
+    PID (the replay's child) once it is active and frames are flowing."""
+    frames = 50                                             # 5 s at the recorded 10 Hz
+    bag = write_bag(tmp_path / "drive", synthetic_frames(frames)[1])
+    out = tmp_path / "live"
+    process = subprocess.Popen([sys.executable, "-m", "vps_ros.cli",
+                                *replay_argv(bag, out, model, "--mode", "live")], cwd=REPO,
+                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    log = out / "node.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "active" in log.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, "no node came up"
+        time.sleep(0.05)
+    time.sleep(2.0)
+    children = (Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split())
+    assert len(children) == 1, children                     # the node, started by the replay
+    os.kill(int(children[0]), signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    assert "the perception node was killed by SIGKILL during the replay, before the answer " \
+        "to camera frame " in stderr and "Traceback" not in stderr
+    document = metrics(out)
+    assert document["partial"] is True and "killed by SIGKILL" in document["error"]
+    assert 0 < document["frames"] < frames
+    assert document["dropped_frames"] < document["frames"]

@@ -213,6 +213,7 @@ class LiveEngine:
                            f"(stamp {frame.stamp_ns} ns)")
                 yield frame, self._output(frame, sent)
                 continue
+            self._check_node(frame)
             if clock is None:
                 clock = (time.monotonic(), frame.stamp_ns)
             due = clock[0] + (frame.stamp_ns - clock[1]) / 1e9 / speed
@@ -222,6 +223,18 @@ class LiveEngine:
             pending.append((frame, self._publish(frame)))
             yield from self._ready(pending)
         yield from self._drain(pending)
+
+    def _check_node(self, frame: ReplayFrame) -> None:
+        """A node that exited mid-replay ends the replay (a DataError: the report is
+        partial) instead of every later frame counting as dropped."""
+        code = self.process.poll()
+        if code is None:
+            return
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else \
+            f"exited with code {code}"
+        raise DataError(f"the perception node {how} during the replay, before the answer "
+                        f"to {frame.camera} frame {frame.index} (stamp {frame.stamp_ns} ns)"
+                        f"{self._log_hint()}")
 
     def _ready(self, pending: deque) -> Iterator[tuple[ReplayFrame, ReplayOutput | None]]:
         """Frames at the head of ``pending`` that were answered, or that the node dropped
@@ -251,7 +264,8 @@ class LiveEngine:
             if len(pending) != before:
                 quiet_since = time.monotonic()
                 continue
-            if time.monotonic() - quiet_since > DRAIN_QUIET_S or self.process.poll() is not None:
+            self._check_node(pending[0][0])
+            if time.monotonic() - quiet_since > DRAIN_QUIET_S:
                 while pending:
                     yield pending.popleft()[0], None
                 return
