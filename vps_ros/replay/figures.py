@@ -18,6 +18,7 @@ from .scoring import TrackHistory
 
 SHEET_ROWS = 6
 TILE_WIDTH = 384
+TILE_MAX_HEIGHT = 4 * TILE_WIDTH   # a tall thin camera: a tile of bounded size
 VIDEO_FPS = 10.0
 
 
@@ -61,8 +62,9 @@ def titled_tiles(frame: ReplayFrame, outputs: list[tuple[ReplayOutput | None, st
                        title if output else f"{title}: DROPPED"))
     tiles = []
     for tile, title in panels:
-        scale = TILE_WIDTH / tile.shape[1]
-        tile = cv2.resize(tile, (TILE_WIDTH, max(1, round(tile.shape[0] * scale))),
+        scale = min(TILE_WIDTH / tile.shape[1], TILE_MAX_HEIGHT / tile.shape[0])
+        tile = cv2.resize(tile, (max(1, round(tile.shape[1] * scale)),
+                                 max(1, round(tile.shape[0] * scale))),
                           interpolation=cv2.INTER_NEAREST)
         tile = cv2.copyMakeBorder(tile, 18, 2, 2, 2, cv2.BORDER_CONSTANT, value=(255, 255, 255))
         cv2.putText(tile, f"{frame.camera} #{frame.index} {title}", (4, 13),
