@@ -18,8 +18,6 @@ from vps_ros.model.limits import InputLimits
 from vps_ros.model.registry import LoadOptions, open_segmenter
 from vps_ros.pipeline import PipelineConfig, load_segmenter
 
-pytest.importorskip("onnxruntime")
-
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):

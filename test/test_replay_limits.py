@@ -44,4 +44,5 @@ def test_the_tile_of_a_tall_thin_frame_is_bounded():
     # plus the 18 + 2 px title border and 2 + 2 px sides, two tiles side by side
     assert tiles.shape == (1536 + 20, 2 * (1 + 4), 3)
     wide = ReplayFrame("camera", 0, 0, np.zeros((90, 160, 3), np.uint8), None)
-    assert titled_tiles(wide, [(None, "p")], classes, 1000).shape == (216 + 20, 2 * (TILE_WIDTH + 4), 3)
+    assert titled_tiles(wide, [(None, "p")], classes, 1000).shape == \
+        (216 + 20, 2 * (TILE_WIDTH + 4), 3)                # 90 * 384 / 160 = 216
