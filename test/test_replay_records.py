@@ -126,7 +126,7 @@ def test_sigterm_ends_a_replay_as_ctrl_c_does(kind, fleet_bags, model, tmp_path)
         time.sleep(0.005)
     os.kill(process.pid, signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    assert process.returncode == 130, stderr + stdout
     assert "Traceback" not in stderr and "vps-ros replay: interrupted" in stderr
     if kind == "single":
         document = metrics(out)
