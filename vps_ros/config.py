@@ -9,6 +9,8 @@ descriptors from the same declarations, so ranges live in one place.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -41,8 +43,14 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: configuration file not found")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -60,9 +68,10 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str) ->
     if not isinstance(mapping, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(mapping).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(mapping) - set(fields))
+    unknown = sorted(set(mapping) - set(fields), key=str)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
+        raise ConfigError(f"{where}: unknown key(s) "
+                          f"{', '.join(suggest(k, fields) for k in unknown)}; "
                           f"allowed: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     values = {}
@@ -75,8 +84,15 @@ def validate_value(cls: type, name: str, value: Any, where: str) -> Any:
     """Validate one field of ``cls`` (e.g. a parameter changed at run time)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if name not in fields:
-        raise ConfigError(f"{where}: unknown key {name}; allowed: {', '.join(fields)}")
+        raise ConfigError(f"{where}: unknown key {suggest(name, fields)}; "
+                          f"allowed: {', '.join(fields)}")
     return _check(value, typing.get_type_hints(cls)[name], fields[name].metadata, where)
+
+
+def suggest(name: Any, known: typing.Iterable[str]) -> str:
+    """``name``, with the closest of ``known`` as "(did you mean X?)" when one is close."""
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else str(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +215,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if hint is str:

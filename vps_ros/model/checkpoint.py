@@ -25,6 +25,7 @@ from .network import KMaXNet
 
 FORMAT = "vps_ros.segmenter"
 VERSION = 1
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
 
 @dataclass
@@ -89,14 +90,21 @@ def load_checkpoint(path: str | Path, classes: ClassTable | None = None) -> Chec
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    with path.open("rb") as head:
+        if head.read(len(LFS_POINTER)) == LFS_POINTER:
+            raise CheckpointError(f"{path}: is a Git LFS pointer, not the weights; run "
+                                  "git lfs pull")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
+        if not found:
+            raise CheckpointError(f"{path}: not a checkpoint (torch cannot read it as "
+                                  "weights-only data)") from None
         raise CheckpointError(f"{path}: refusing to load: the file holds pickled objects other "
-                              f"than tensors and plain data"
-                              f"{f' ({found.group(1)})' if found else ''}") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+                              f"than tensors and plain data ({found.group(1)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError) as exc:
         raise CheckpointError(f"{path}: truncated or not a checkpoint "
                               f"({first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

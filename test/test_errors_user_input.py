@@ -1,0 +1,69 @@
+"""Issue 27 items 7 and 8: a bad file a user gives is one line on stderr and exit 2,
+through the real ``vps-ros`` CLI (a separate process), never a traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = (ROOT / "config" / "train_synthetic.yaml").read_text()
+
+
+def _cli(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    done = subprocess.run([sys.executable, "-m", "vps_ros.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr.strip().splitlines()
+
+
+def _one_line_error(code: int, lines: list[str], *expected: str) -> str:
+    assert code == 2, lines
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def _train(tmp_path: Path, text: str | bytes) -> tuple[int, list[str]]:
+    path = tmp_path / "train.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return _cli("train", "--config", str(path), "--out-dir", str(tmp_path / "run"),
+                "--stop-at", "0", cwd=tmp_path)
+
+
+def test_unknown_top_level_key_names_the_nearest(tmp_path: Path) -> None:
+    _one_line_error(*_train(tmp_path, TRAIN.replace("\nseed: 0", "\nsede: 0")),
+                    "sede (did you mean seed?)")
+
+
+def test_nan_float_is_refused_naming_the_key(tmp_path: Path) -> None:
+    # dice_weight's range (>= 0) alone lets NaN through: every comparison with it is false
+    text = TRAIN.replace("  dice_weight: 5.0", "  dice_weight: .nan")
+    _one_line_error(*_train(tmp_path, text), "loss.dice_weight", "finite")
+
+
+def test_yaml_syntax_error_is_one_line_with_line_and_column(tmp_path: Path) -> None:
+    # line 3 opens a flow sequence that never closes: the parser meets the end of the
+    # text at line 5 (after the last newline), column 1, looking for its "]"
+    _one_line_error(*_train(tmp_path, "seed: 0\ndevice: cpu\ndata: [\nval: 1\n"),
+                    "train.yaml:5:1: not valid YAML: expected ',' or ']'")
+
+
+def test_binary_config_file_is_one_line(tmp_path: Path) -> None:
+    _one_line_error(*_train(tmp_path, bytes(range(128, 256)) * 4), "not a text file")
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n",
+     "Git LFS pointer, not the weights; run git lfs pull"),
+    (bytes((i * 97 + 13) % 256 for i in range(300)), "not a checkpoint"),
+    # a pickle whose BINGET asks for memo entry 101: torch's safe unpickler's KeyError: 101
+    (b"\x80\x02h\x65.", "truncated or not a checkpoint (KeyError: 101)"),
+])
+def test_junk_checkpoint_is_one_line(tmp_path: Path, content: bytes, expected: str) -> None:
+    model = tmp_path / "model.pt"
+    model.write_bytes(content)
+    _one_line_error(*_cli("export", str(model), "--format", "onnx", "--out",
+                          str(tmp_path / "m.onnx"), cwd=tmp_path), str(model), expected)
