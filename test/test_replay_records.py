@@ -130,7 +130,7 @@ def test_sigterm_ends_a_replay_as_ctrl_c_does(kind, fleet_bags, model, tmp_path)
     assert "Traceback" not in stderr and "vps-ros replay: interrupted" in stderr
     if kind == "single":
         document = metrics(out)
-        assert document["partial"] is True and document["error"] == "KeyboardInterrupt"
+        assert document["partial"] is True and document["error"] == "Terminated"
         assert document["frames"] < 30
         assert "partial report written" in stdout
     else:

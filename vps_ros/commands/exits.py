@@ -17,8 +17,16 @@ USER_ERROR = 2
 INTERRUPTED = 130
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled wherever Ctrl-C is. A subclass, not KeyboardInterrupt itself:
+    CPython (3.11) remembers a bare KeyboardInterrupt that crossed a nested
+    ``PyRun_*`` evaluation and then ends the process by SIGINT even after the command
+    caught it and returned 130; it compares the exact type, so a subclass is not
+    remembered."""
+
+
 def _interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 @contextlib.contextmanager
