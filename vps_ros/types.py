@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Protocol
 
 import numpy as np
 
 from .config import load_yaml
 from .errors import ConfigError
 from .resources import config_path
+
+
+class PanopticSource(Protocol):
+    """Panoptic maps by (sequence, frame): what ``metrics/sources.py`` evaluates and the
+    dataset readers of ``data/formats`` provide.
+
+    ``frames(sequence)`` yields ``(frame_index, panoptic map)`` in increasing frame order,
+    maps in the package's encoding (``panoptic.py``).
+    """
+
+    def sequences(self) -> Iterable[str]: ...
+
+    def frames(self, sequence: str) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from . import eval_coco
 from ..data.formats.datasets import open_panoptic
 from ..errors import ConfigError
 from ..panoptic import DEFAULT_LABEL_DIVISOR
-from ..types import ClassTable
+from ..types import ClassTable, PanopticSource
 from ..metrics.evaluate import WINDOW_PRESETS, check_windows
 from ..metrics.labels import LabelSpace
 from ..metrics.report import percent, to_markdown
-from ..metrics.sources import PanopticSource, evaluate_sources
+from ..metrics.sources import evaluate_sources
 
 DEFAULT_CLASSES = {"cityscapes-vps": "cityscapes_vps", "kitti-step": "kitti_step",
                    "vipseg": "vipseg"}

@@ -10,8 +10,7 @@
 from .evaluate import (WINDOW_PRESETS, MetricStats, SequenceEvaluator, check_windows,
                        evaluate_sequences, panoptic_quality)
 from .labels import LabelSpace
-from .sources import PanopticSource, evaluate_sources
+from .sources import evaluate_sources
 
-__all__ = ["WINDOW_PRESETS", "LabelSpace", "MetricStats", "PanopticSource",
-           "SequenceEvaluator", "check_windows", "evaluate_sequences", "evaluate_sources",
-           "panoptic_quality"]
+__all__ = ["WINDOW_PRESETS", "LabelSpace", "MetricStats", "SequenceEvaluator",
+           "check_windows", "evaluate_sequences", "evaluate_sources", "panoptic_quality"]

@@ -1,30 +1,25 @@
 """Evaluate a whole dataset: pair ground-truth and predicted frames, spread sequences
 over processes, add the per-sequence statistics up.
 
-A source is anything with ``sequences()`` and ``frames(sequence)`` yielding
-``(frame_index, panoptic map)`` in increasing frame order (the dataset readers of
-``vps_ros.data``). Ground truth decides which frames are evaluated: predictions of
+A source is a ``types.PanopticSource``: anything with ``sequences()`` and
+``frames(sequence)`` yielding ``(frame_index, panoptic map)`` in increasing frame order
+(the dataset readers of ``vps_ros.data``). Ground truth decides which frames are evaluated: predictions of
 frames without annotation are skipped.
 """
 from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..errors import DataError
+from ..types import PanopticSource
 from .evaluate import MetricStats, SequenceEvaluator, check_windows
 from .labels import LabelSpace
 
 Progress = Callable[[int], None]
-
-
-class PanopticSource(Protocol):
-    def sequences(self) -> Iterable[str]: ...
-
-    def frames(self, sequence: str) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
 def paired_frames(gt: PanopticSource, pred: PanopticSource, sequence: str

@@ -27,7 +27,7 @@ import numpy as np
 from ...errors import DataError
 from ...types import ClassTable
 from . import coco_panoptic as coco
-from .files import (FileDataset, ImageEntry, PanopticSource, SequenceNumbers, Sidecar,
+from .files import (FileDataset, ImageEntry, PanopticFiles, SequenceNumbers, Sidecar,
                     dataset_defaults, read_json, read_label_png, write_json, write_label_png,
                     write_rgb)
 from ..frames import VideoDataset
@@ -71,7 +71,7 @@ def _key(image_id, where: str) -> tuple[str, int]:
     return f"{video:04d}", frame - 1
 
 
-class CityscapesVpsPanoptic(PanopticSource):
+class CityscapesVpsPanoptic(PanopticFiles):
     """Annotations (or predictions) of a panoptic JSON and its folder of PNGs."""
 
     def __init__(self, json_path: Path, png_dir: Path, classes: ClassTable, label_divisor: int

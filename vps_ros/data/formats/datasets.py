@@ -15,7 +15,7 @@ from ...errors import DataError
 from ...types import ClassTable
 from .. import bags
 from . import cityscapes_vps, kitti_step, vipseg
-from .files import PanopticSource
+from .files import PanopticFiles
 from ..frames import VideoDataset
 
 DATASET_FORMATS = ("cityscapes-vps", "kitti-step", "vipseg", "rosbag2")
@@ -52,7 +52,7 @@ def open_dataset(fmt: str, path: str | Path, **options: Any) -> VideoDataset:
 
 
 def open_panoptic(fmt: str, path: str | Path, classes: ClassTable, label_divisor: int,
-                  **options: Any) -> PanopticSource:
+                  **options: Any) -> PanopticFiles:
     """Label maps of ground truth or predictions, by sequence and frame.
 
     ``cityscapes-vps``: a dataset root or folder with ``pred.json`` + ``pan_pred/`` (or

@@ -137,8 +137,9 @@ def dataset_defaults(root: Path, builtin: str, frame_rate: float, classes: Class
     return table, rate or (sidecar.frame_rate if sidecar else frame_rate)
 
 
-class PanopticSource(ABC):
-    """Panoptic label maps of a dataset or of a set of predictions, by (sequence, frame).
+class PanopticFiles(ABC):
+    """Panoptic label maps of a dataset or of a set of predictions, one file per
+    (sequence, frame): a ``types.PanopticSource`` that also answers for single frames.
 
     Maps come in the package's encoding: ``class * label_divisor + instance`` with
     contiguous class ids of ``classes``, crowd regions as their thing class with
@@ -213,14 +214,14 @@ class ImageEntry:
 
 
 class FileDataset:
-    """A VideoDataset over listed image files and a PanopticSource for their annotations.
+    """A VideoDataset over listed image files and a PanopticFiles for their annotations.
 
     Every annotation must belong to a listed image (else: an annotated frame whose image
     is missing), and an annotation's size must equal its image's.
     """
 
     def __init__(self, classes: ClassTable, label_divisor: int, frame_rate: float,
-                 images: list[ImageEntry], annotations: PanopticSource | None) -> None:
+                 images: list[ImageEntry], annotations: PanopticFiles | None) -> None:
         self.classes = classes
         self.label_divisor = label_divisor
         self.frame_rate = frame_rate

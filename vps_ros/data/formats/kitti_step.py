@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import DataError
 from ...panoptic import panoptic_to_kitti_step
 from ...types import ClassTable
-from .files import (FileDataset, ImageEntry, PanopticSource, SequenceNumbers, Sidecar,
+from .files import (FileDataset, ImageEntry, PanopticFiles, SequenceNumbers, Sidecar,
                     dataset_defaults, frame_index, read_label_png, write_label_png, write_rgb)
 from ..frames import VideoDataset
 
@@ -48,7 +48,7 @@ def find_split(folder: Path, split: str | None) -> str:
     return splits[0]
 
 
-class KittiStepPanoptic(PanopticSource):
+class KittiStepPanoptic(PanopticFiles):
     """Panoptic PNGs of a folder of sequence folders."""
 
     def __init__(self, folder: Path, classes: ClassTable, label_divisor: int) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from ...errors import DataError
 from ...types import ClassTable
 from . import coco_panoptic as coco
-from .files import (FileDataset, ImageEntry, PanopticSource, dataset_defaults, frame_index,
+from .files import (FileDataset, ImageEntry, PanopticFiles, dataset_defaults, frame_index,
                     read_json, read_label_png)
 
 FRAME_RATE_HZ = 10.0           # VIPSeg states none; frames are treated as 10 Hz
@@ -53,7 +53,7 @@ def _files(folder: Path, videos: list[str] | None, suffixes: tuple[str, ...]
     return files
 
 
-class VipsegPanoptic(PanopticSource):
+class VipsegPanoptic(PanopticFiles):
     """The release's one-channel panomasks."""
 
     def __init__(self, folder: Path, classes: ClassTable, label_divisor: int,
@@ -81,7 +81,7 @@ class VipsegPanoptic(PanopticSource):
         return panoptic.astype(np.int32)
 
 
-class VipsegCocoPanoptic(PanopticSource):
+class VipsegCocoPanoptic(PanopticFiles):
     """The COCO video form: ``videos[]``/``annotations[]`` per video plus RGB PNGs."""
 
     def __init__(self, json_path: Path, png_dir: Path, classes: ClassTable, label_divisor: int
@@ -119,7 +119,7 @@ class VipsegCocoPanoptic(PanopticSource):
 
 
 def open_panoptic(path: Path, classes: ClassTable, label_divisor: int, split: str | None = None,
-                  png_dir: Path | None = None) -> PanopticSource:
+                  png_dir: Path | None = None) -> PanopticFiles:
     """A dataset root (its ``panomasks/``), a COCO-form JSON, or a predictions folder with
     ``pred.json`` and ``pan_pred/``."""
     path = Path(path)
