@@ -384,7 +384,7 @@ class _DyingPool:
 def test_a_pool_that_refuses_a_drive_once_broken_hands_it_to_the_next(first_pool,
                                                                       monkeypatch):
     pools = iter([_DyingPool(**first_pool), _DyingPool()])
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", lambda *_, **__: next(pools))
+    monkeypatch.setattr(executors, "process_pool", lambda workers: next(pools))
     executor = Processes(2)
     outcomes = sorted(executor.run(lambda job: {"job": job}, [2, 1, 3]))
     assert outcomes == [(job, {"job": job}, None) for job in (1, 2, 3)]

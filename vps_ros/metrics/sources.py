@@ -8,13 +8,13 @@ frames without annotation are skipped.
 """
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from typing import Callable, Iterator
 
 import numpy as np
 
 from ..errors import DataError
+from ..processes import CONTEXT, process_pool
 from ..types import PanopticSource
 from .evaluate import MetricStats, SequenceEvaluator, check_windows
 from .labels import LabelSpace
@@ -82,9 +82,7 @@ def evaluate_sources(gt: PanopticSource, pred: PanopticSource, space: LabelSpace
 def _in_processes(gt: PanopticSource, pred: PanopticSource, sequences: list[str],
                   space: LabelSpace, windows: tuple[int, ...], workers: int,
                   progress: Progress | None) -> list[MetricStats]:
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(
-            min(workers, len(sequences)), mp_context=context) as pool:
+    with CONTEXT.Manager() as manager, process_pool(min(workers, len(sequences))) as pool:
         frames_done = manager.Queue()
         futures = [pool.submit(evaluate_sequence, gt, pred, s, space, windows, frames_done.put)
                    for s in sequences]

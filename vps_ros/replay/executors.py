@@ -11,7 +11,6 @@ not grow with the number of drives.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -21,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..processes import process_pool
 
 Outcome = tuple[Any, "dict[str, Any] | None", "str | None"]
 DriveFunction = Callable[[Any], "dict[str, Any]"]
@@ -65,19 +65,18 @@ class InProcess:
 
 
 class Processes:
-    """``workers`` processes of this machine (spawned: nothing of the driver's state
-    is inherited). A killed worker breaks Python's pool: the drives then in flight are
-    reported failed and a new pool takes the rest."""
+    """``workers`` processes of this machine (``processes.py``: spawned, nothing of the
+    driver's state is inherited). A killed worker breaks Python's pool: the drives then
+    in flight are reported failed and a new pool takes the rest."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.description = f"{workers} processes"
-        self._context = multiprocessing.get_context("spawn")
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         self.close()
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+        self._pool = process_pool(self.workers)
         return self._pool
 
     def run(self, function: DriveFunction, jobs: Iterable[Any]) -> Iterator[Outcome]:
