@@ -67,3 +67,36 @@ def test_junk_checkpoint_is_one_line(tmp_path: Path, content: bytes, expected: s
     model.write_bytes(content)
     _one_line_error(*_cli("export", str(model), "--format", "onnx", "--out",
                           str(tmp_path / "m.onnx"), cwd=tmp_path), str(model), expected)
+
+
+@pytest.mark.parametrize("sections,expected", [
+    ("/**:\n  ros__parameters:\n    threads: 1\nperception_nodee:\n",
+     "section perception_nodee (did you mean perception_node?) names no node"),
+    ("/robot/perceptoin_node:\n", "section /robot/perceptoin_node (did you mean "
+                                  "/robot/perception_node?) names no node"),
+    ("perception:\n", "no section for perception_node: perception (did you mean "
+                      "perception_node?); use perception_node or /**"),
+])
+def test_a_misspelled_node_section_is_refused_naming_the_nearest(tmp_path: Path,
+                                                                  sections: str,
+                                                                  expected: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(sections + "  ros__parameters:\n    limits:\n      export_cache_files: 3\n")
+    _one_line_error(*_cli("cache", "info", "--params", str(path), cwd=tmp_path),
+                    f"{path}: {expected}")
+
+
+def test_sections_of_other_nodes_and_instances_are_left_to_them(tmp_path: Path) -> None:
+    path = tmp_path / "robot.yaml"
+    path.write_text("".join(f"{name}:\n  ros__parameters:\n    limits:\n      "
+                            f"export_cache_files: {files}\n"
+                            for name, files in [("perception_node", 3),
+                                                ("perception_node_rear", 5),
+                                                ("perception_node2", 6),
+                                                ("rear_perception_node", 7),
+                                                ("perception_viz", 8), ("camera", 9)]))
+    done = subprocess.run([sys.executable, "-m", "vps_ros.cli", "cache", "info", "--params",
+                           str(path)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "3 exports" in done.stdout

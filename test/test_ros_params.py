@@ -56,3 +56,20 @@ def test_a_misspelled_parameter_is_named_with_the_closest_real_one(ros_env, monk
     err = capfd.readouterr().err
     assert "unknown parameter tracker.lamda (did you mean tracker.lam?): ignored" in err
     assert "use_sim_time" not in err and "qos_overrides" not in err
+
+
+def test_the_node_refuses_a_misspelled_section_of_its_parameters_file(tmp_path, ros_env):
+    """rcl applies only the sections naming the node: ``perception_nodee`` would start a
+    node at its defaults without a word. A real node process exits 2 with one line."""
+    import subprocess
+    from vps_ros.ros.node_config import node_command
+    path = tmp_path / "mine.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    threads: 1\n"
+                    "perception_nodee:\n  ros__parameters:\n    model: /robot/model.pt\n")
+    done = subprocess.run(node_command(path), env=ros_env, capture_output=True, text=True,
+                          timeout=120)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2, lines
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    assert f"{path}: section perception_nodee (did you mean perception_node?) names no " \
+        "node" in lines[0]

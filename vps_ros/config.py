@@ -91,8 +91,15 @@ def validate_value(cls: type, name: str, value: Any, where: str) -> Any:
 
 def suggest(name: Any, known: typing.Iterable[str]) -> str:
     """``name``, with the closest of ``known`` as "(did you mean X?)" when one is close."""
-    close = difflib.get_close_matches(str(name), list(known), n=1)
-    return f"{name} (did you mean {close[0]}?)" if close else str(name)
+    close = closest(name, known)
+    return f"{name} (did you mean {close}?)" if close else str(name)
+
+
+def closest(name: Any, known: typing.Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The one of ``known`` closest to ``name`` (difflib's similarity ratio, at least
+    ``cutoff``), or None."""
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 @dataclasses.dataclass(frozen=True)

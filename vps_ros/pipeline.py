@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .config import flatten_dotted, from_mapping, load_yaml, nest_dotted, param
+from .config import (closest, flatten_dotted, from_mapping, load_yaml, nest_dotted, param,
+                     suggest)
 from .errors import ConfigError
 from .model import MaskSegmenter, PostprocessConfig
 from .model.limits import InputLimits
@@ -28,6 +29,9 @@ from .tracking import TrackerConfig, make_tracker
 from .types import FrameSegments, TrackedFrame, TrackedObject
 
 OUTPUT_SCALES = ("input", "model")
+# difflib ratio from which a section name is taken for a misspelled node name: one or
+# two letters off "perception_node" (0.93 to 0.97); "perception_viz" (0.83) is another node
+TYPO = 0.85
 DEFAULT_MODEL = "default.pt"
 
 
@@ -113,17 +117,54 @@ class PipelineConfig:
 
 def read_params_file(path: str | Path, node_name: str) -> dict[str, Any]:
     """The nested ``ros__parameters`` that a ROS 2 parameters file gives ``node_name``:
-    the sections ``/**``, ``node_name`` and ``/<namespace>/node_name``, in file order."""
+    the sections ``/**``, ``node_name`` and ``/<namespace>/node_name``, in file order.
+
+    A section for no node of that name is another node's (a file shared by a robot's
+    nodes), unless it looks like a misspelling of ``node_name`` or no section at all
+    applies: both would leave the node at its defaults without a word, so they are
+    refused naming the section and the nearest valid name.
+    """
     data = load_yaml(path)
+    check_sections(data, path, node_name)
     merged: dict[str, Any] = {}
     for key, section in data.items():
-        if key != "/**" and str(key).rsplit("/", 1)[-1] != node_name:
+        if not _applies(key, node_name):
             continue
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"),
                                                              dict):
             raise ConfigError(f"{path}: section {key!r} has no ros__parameters mapping")
         merged.update(flatten_dotted(section["ros__parameters"]))
     return nest_dotted(merged)
+
+
+def check_sections(data: dict[str, Any], path: str | Path, node_name: str) -> None:
+    """Refuse a parameters file section misspelling ``node_name`` (``perception_nodee``),
+    or a file none of whose sections applies to it. ``node_name`` extended at a ``_``
+    or digit (``perception_node_rear``, ``perception_node2``) is another instance."""
+    if not data:
+        return
+    for key in data:
+        *namespace, name = str(key).rsplit("/", 1)
+        if not _applies(key, node_name) and _misspelled(name, node_name):
+            valid = "/".join([*namespace, node_name])
+            raise ConfigError(f"{path}: section {suggest(key, [valid])} names no node; its "
+                              "parameters would be ignored")
+    if not any(_applies(key, node_name) for key in data):
+        raise ConfigError(f"{path}: no section for {node_name}: "
+                          f"{', '.join(suggest(key, [node_name, '/**']) for key in data)}; "
+                          f"use {node_name} or /**")
+
+
+def _applies(key: Any, node_name: str) -> bool:
+    return key == "/**" or str(key).rsplit("/", 1)[-1] == node_name
+
+
+def _misspelled(name: str, node_name: str) -> bool:
+    after = name[len(node_name):] if name.startswith(node_name) else ""
+    before = name[:-len(node_name)] if name.endswith(node_name) else ""
+    if after[:1] == "_" or after[:1].isdigit() or before[-1:] == "_":
+        return False        # another instance of the node
+    return closest(name, [node_name], cutoff=TYPO) is not None
 
 
 def load_segmenter(config: PipelineConfig) -> MaskSegmenter:

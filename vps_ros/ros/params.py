@@ -6,7 +6,6 @@ The descriptor of each parameter carries the field's description, its range
 """
 from __future__ import annotations
 
-import difflib
 import typing
 from typing import Any
 
@@ -15,8 +14,9 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from vps_ros.config import Leaf
+from vps_ros.config import Leaf, load_yaml, suggest
 from vps_ros.errors import ConfigError
+from vps_ros.pipeline import check_sections
 
 from .node_config import NodeConfig, config_from_values, is_runtime, node_parameters
 
@@ -84,9 +84,27 @@ def unknown_overrides(node: Node) -> list[str]:
     for name in sorted(set(node._parameter_overrides) - declared):
         if name in RCLPY_PARAMETERS or name.startswith(RCLPY_PREFIXES):
             continue
-        close = difflib.get_close_matches(name, sorted(declared), n=1)
-        lines.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        lines.append(suggest(name, sorted(declared)))
     return lines
+
+
+def check_files(node: Node, argv: list[str]) -> None:
+    """Refuse a parameters file given in ``argv`` (``--ros-args --params-file FILE``)
+    with a section misspelling the node's name or none for it: rcl would apply
+    nothing of it without a word (:func:`vps_ros.pipeline.check_sections`)."""
+    for path in params_files(argv):
+        check_sections(load_yaml(path), path, node.get_name())
+
+
+def params_files(argv: list[str]) -> list[str]:
+    """The files of ``--params-file`` in the ROS arguments of a command line."""
+    files, ros_args = [], False
+    for arg, value in zip(argv, [*argv[1:], None]):
+        if arg in ("--ros-args", "--"):
+            ros_args = arg == "--ros-args"
+        elif ros_args and arg == "--params-file" and value is not None:
+            files.append(value)
+    return files
 
 
 def read(node: Node) -> NodeConfig:

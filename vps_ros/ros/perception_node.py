@@ -504,6 +504,7 @@ def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
     try:
         node = PerceptionNode()
+        params.check_files(node, sys.argv if args is None else args)
     except VpsRosError as exc:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
