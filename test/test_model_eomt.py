@@ -176,14 +176,15 @@ def test_vps_ros_exits_2_with_one_line_for_a_dinov3_model_without_its_encoder(tm
 
 
 def test_videomt_tracks_keep_their_ids_through_the_propagated_queries(models):
-    """A parked camera with sensor noise, tracked by the memory buffer alone (hila_mb):
+    """A parked camera with sensor noise, tracked by the memory buffer alone (hila_mb,
+    query indices ignored; following them: test/test_tracking_queries.py):
     the propagated queries' embeddings keep each thing segment that overlaps one of the
     previous frame (mask IoU > 0.5, same class) on its track."""
     from testkit.scenes import ToyVideos
     from vps_ros.pipeline import Pipeline
     from vps_ros.tracking import TrackerConfig
     segmenter = open_segmenter(str(models["videomt"]), LoadOptions(postprocess=LOOSE))
-    pipeline = Pipeline(segmenter, TrackerConfig(mode="hila_mb"))
+    pipeline = Pipeline(segmenter, TrackerConfig(mode="hila_mb", queries="ignore"))
     scene = next(iter(ToyVideos(1, 1))).image.astype(np.int16)
     rng = np.random.default_rng(1)
     previous, kept = None, 0

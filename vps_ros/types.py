@@ -148,10 +148,15 @@ class FrameSegments:
     boxes: np.ndarray         # (N, 4) float32 x0, y0, x1, y1
     areas: np.ndarray         # (N,) int64 pixels
     embeddings: np.ndarray    # (N, D) float32, L2-normalised appearance embeddings
+    # (N,) int64: the query each segment came from, where a query follows its object from
+    # frame to frame (VidEoMT's propagated queries), -1 for a segment no query holds alone
+    # (a thing's split-off part); None where query indices name no object across frames.
+    queries: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.class_ids)
-        for name in ("scores", "is_thing", "boxes", "areas", "embeddings"):
+        names = ("scores", "is_thing", "boxes", "areas", "embeddings")
+        for name in names + (("queries",) if self.queries is not None else ()):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"FrameSegments.{name} has {len(getattr(self, name))} rows, "
                                  f"expected {n} (one per segment)")

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..types import ClassTable
+from ..types import ClassTable, FrameSegments
 from .config import PostprocessConfig
 from .mask_segmenter import MaskSegmenter, resolve_device
 
@@ -105,22 +105,39 @@ class EomtSegmenter(MaskSegmenter):
 
 class VideomtSegmenter(EomtSegmenter):
     """VidEoMT run online: one frame per call, the propagated queries carried to the
-    next call (see the module docstring). :meth:`reset` starts a new video."""
+    next call (see the module docstring). :meth:`reset` starts a new video. Its segments
+    carry their query index: the tracker follows it (docs/tracking.md)."""
+
+    queries_follow_objects = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._propagated: torch.Tensor | None = None
+        self._restarted = False
         self._start = self._model.num_hidden_layers - int(self._model.config.num_blocks)
 
     def reset(self) -> None:
         """Forget the carried queries: the next frame is a video's first."""
         self._propagated = None
 
+    def segment(self, images: Sequence[np.ndarray], at_input_resolution: bool = True
+                ) -> list[FrameSegments]:
+        """As :meth:`MaskSegmenter.segment`; when the carried queries started afresh
+        mid-video (the batch of streams changed), the segments carry no query index:
+        a query no longer holds what it held in the stream's previous frame."""
+        self._restarted = False
+        results = super().segment(images, at_input_resolution)
+        if self._restarted:
+            for segments in results:
+                segments.queries = None
+        return results
+
     def predict(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
         if self._propagated is not None and len(self._propagated) != len(batch):
             log.info("VidEoMT: batch of %d streams after %d: queries start afresh",
                      len(batch), len(self._propagated))
             self._propagated = None
+            self._restarted = True
         model = self._model
         with torch.inference_mode(), precision_context(self.device, self._precision):
             hidden = model.embeddings(self.pixels(batch))

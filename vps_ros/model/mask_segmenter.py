@@ -40,6 +40,9 @@ class MaskSegmenter(abc.ABC):
     family = "vps_ros"  # the kind of network, as the backend fallback names it
     exportable = False  # vps_ros.model.export can write its network for the engines
     limits = InputLimits()  # frame and input-size bounds (the registry sets the load option's)
+    # A query follows its object from frame to frame (VidEoMT's propagated queries): the
+    # segments then carry their query index (FrameSegments.queries) for the tracker.
+    queries_follow_objects = False
 
     def __init__(self, classes: ClassTable, device: str,
                  postprocess: PostprocessConfig | None = None, resize: str = "letterbox"
@@ -116,7 +119,7 @@ class MaskSegmenter(abc.ABC):
         for i, image in enumerate(images):
             segments = merge_masks(out["class_logits"][i], out["mask_logits"][i],
                                    out["embeddings"][i], self._is_thing, canvas,
-                                   self.postprocess)
+                                   self.postprocess, self.queries_follow_objects)
             segments = crop_segments(segments, fitted[i], self._is_thing)
             if at_input_resolution:
                 segments = scale_segments(segments, image.shape[:2])[0]

@@ -73,7 +73,7 @@ def crop_segments(segments: FrameSegments, size: tuple[int, int],
         return segments
     return segments_from_map(np.ascontiguousarray(segments.segment_map[:size[0], :size[1]]),
                              segments.class_ids, segments.scores, is_thing,
-                             segments.embeddings)
+                             segments.embeddings, segments.queries)
 
 
 def scale_segments(segments: FrameSegments, size: tuple[int, int]
@@ -107,7 +107,8 @@ def scale_segments(segments: FrameSegments, size: tuple[int, int]
         resized = lut[resized]  # index -1 reads the last entry, -1
     return FrameSegments(resized, segments.class_ids[kept], segments.scores[kept],
                          segments.is_thing[kept], boxes[kept].astype(np.float32),
-                         areas[kept].astype(np.int64), segments.embeddings[kept]), kept
+                         areas[kept].astype(np.int64), segments.embeddings[kept],
+                         None if segments.queries is None else segments.queries[kept]), kept
 
 
 def nearest_source(source: int, target: int) -> np.ndarray:

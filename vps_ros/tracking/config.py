@@ -34,6 +34,14 @@ test/test_tracking_scenarios.py:
   margin (3 s at KITTI's 10 fps, 1 s at 30 fps). Objects unseen for more than tau
   frames leave the memory (paper: removed when tau frames behind; ours keeps an object
   unseen for exactly tau frames, so paper tau = ours + 1).
+- ``queries`` = follow: with a segmenter whose queries follow their objects from frame
+  to frame (VidEoMT: ``FrameSegments.queries``), a thing segment whose query held a
+  thing of the same class in the previous frame keeps that thing's id before any other
+  stage; the model learnt that association, and it holds where masks and embeddings
+  change fast. What no query carries (a query that lost its object, a new object) goes
+  on to ``mode``'s stages, so the memory buffer re-identifies an object that comes
+  back. ``ignore`` leaves the query index unused (``mode`` alone). With other
+  segmenters the segments carry no query index and the setting has no effect.
 - ``stitch_iou`` = 0.5: video stitching accepts a pair only above this mask IoU.
   Segments of one frame do not overlap, so above 0.5 each segment has at most one
   partner: stitching is unambiguous, and what it misses falls through to the memory
@@ -49,6 +57,8 @@ from ..config import param
 #: HiLA-MB near-online (video stitching first, then the memory buffer), naive-MB
 #: (appearance only) and video stitching with the previous frame only.
 MODES = ("hila_mb", "hila_mb_near_online", "naive_mb", "iou_stitch")
+#: Whether the query index a segmenter carries across frames (VidEoMT) links tracks.
+QUERY_MODES = ("follow", "ignore")
 
 
 @dataclass(frozen=True)
@@ -66,3 +76,6 @@ class TrackerConfig:
                      lo=0, hi=100000)
     stitch_iou: float = param(0.5, "video stitching: a pair needs a mask IoU with the "
                               "previous frame above this", lo=0.0, lo_open=True, hi=1.0)
+    queries: str = param("follow", "follow: a thing whose segmenter query (VidEoMT) held it "
+                         "in the previous frame keeps its id, mode's stages take the rest; "
+                         "ignore: mode alone", choices=QUERY_MODES)

@@ -3,6 +3,12 @@ and the baselines it is compared with, as ablations of one associater (Table 5).
 
 Per frame t, for the thing segments of a :class:`~vps_ros.types.FrameSegments`:
 
+0. *Query propagation* (``queries: follow``, segments that carry their query index,
+   VidEoMT): a segment whose query held a thing segment of the same class in frame
+   t-1 takes that segment's object. The index is the model's own association (its
+   queries of frame t start from those of t-1); the stages below see only what it
+   left: new objects, and objects whose query lost them (occluded, out of view), which
+   the memory buffer re-identifies when a query picks them up again.
 1. *Video stitching* (``hila_mb_near_online``, ``iou_stitch``): thing segments of the
    previous frame and of this one are matched by mask IoU (same class, IoU above
    ``stitch_iou``, Hungarian on the IoU). A stitched segment takes the previous
@@ -102,6 +108,7 @@ class MemoryBuffer:
         self._segments: FrameSegments | None = None
         self._things = np.zeros(0, np.int64)   # thing segments of the last frame
         self._rows = np.zeros(0, np.int64)     # their memory rows
+        self._queries: np.ndarray | None = None  # their query indices (-1: none)
         self._stats = MatchingSpace()
 
     def matching_space(self) -> MatchingSpace:
@@ -120,6 +127,9 @@ class MemoryBuffer:
         classes = segments.class_ids[things]
 
         rows = np.full(len(things), -1, np.int64)
+        queries = segments.queries[things] if segments.queries is not None else None
+        if config.queries == "follow" and queries is not None:
+            self._follow_queries(queries, classes, rows)
         if features.stitch:
             self._stitch(segments, things, rows, record=not features.memory)
         if features.memory:
@@ -129,6 +139,7 @@ class MemoryBuffer:
         self._add_new(rows, classes, appearance, boxes, segments.scores[things])
 
         self._segments, self._things, self._rows = segments, things, rows
+        self._queries = queries
         track_ids = np.zeros(segments.num_segments, np.int64)
         track_ids[things] = self._memory.ids[rows]
         return track_ids
@@ -177,9 +188,28 @@ class MemoryBuffer:
                             f"{self._memory.embed_dim}-d appearances; reset the tracker "
                             "when the model changes")
 
+    def _follow_queries(self, queries: np.ndarray, classes: np.ndarray,
+                        rows: np.ndarray) -> None:
+        """Query propagation: a detection whose query (>= 0) held a thing segment of the
+        same class in the previous frame takes that segment's object."""
+        if self._queries is None or self._segments is None:
+            return
+        held = self._queries >= 0
+        order = np.argsort(self._queries[held])
+        previous = self._queries[held][order]
+        if len(previous) == 0:
+            return
+        previous_rows = self._rows[held][order]
+        previous_classes = self._segments.class_ids[self._things][held][order]
+        at = np.minimum(np.searchsorted(previous, queries), len(previous) - 1)
+        carried = ((queries >= 0) & (previous[at] == queries)
+                   & (previous_classes[at] == classes))
+        rows[carried] = previous_rows[at[carried]]
+
     def _stitch(self, segments: FrameSegments, things: np.ndarray, rows: np.ndarray,
                 record: bool) -> None:
-        """Video stitching: previous-frame thing segments to this frame's, by mask IoU."""
+        """Video stitching: previous-frame thing segments to this frame's, by mask IoU
+        (those query propagation left)."""
         previous = self._segments
         if previous is None:
             if record:
@@ -187,7 +217,9 @@ class MemoryBuffer:
             return
         iou = mask_iou(previous.segment_map, self._things, segments.segment_map, things)
         same_class = previous.class_ids[self._things][:, None] == segments.class_ids[things]
-        prev_index, det_index = match(iou, same_class & (iou > self._config.stitch_iou))
+        left = (~np.isin(self._rows, rows[rows >= 0]))[:, None] & (rows < 0)[None, :]
+        prev_index, det_index = match(iou, same_class & left
+                                      & (iou > self._config.stitch_iou))
         rows[det_index] = self._rows[prev_index]
         if record:
             self._stats.record(len(self._things), len(things))
