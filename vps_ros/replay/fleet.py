@@ -30,13 +30,13 @@ from ..data.bags.storage import SUFFIXES
 from ..errors import ConfigError, DataError, VpsRosError
 from ..model import MaskSegmenter
 from ..pipeline import PipelineConfig, load_segmenter
-from .cameras import replay_frames
 from .executors import open_executor
 from .fleet_report import fleet_document, write_fleet_report
 from .fleet_totals import merge_drives
 from .offline import OfflineEngine
 from .records import begin_run, end_run, write_json_atomic
-from .runner import ReplayOptions, pipeline_config, run_settings, set_up_bag, settings_changes
+from .runner import (ReplayOptions, pipeline_config, replay_drive, run_settings, set_up_bag,
+                     settings_changes)
 from .statistics import drive_name, drive_statistics
 
 DRIVES_DIR = "drives"
@@ -138,9 +138,7 @@ def score_drive(job: DriveJob) -> dict[str, Any]:
             result.update(partial=True, recovered=setup.recovered.as_dict())
         engine = OfflineEngine(setup.config, options.cameras, _segmenter(setup.config))
         scorer = setup.scorer(options, engine.classes)
-        for frame, output in engine.replay(replay_frames(job.bag, options.cameras)):
-            scorer.add(frame, output)
-        setup.check_scored(job.bag, scorer)
+        replay_drive(options, job.bag, setup, engine, scorer)
     except VpsRosError as exc:
         result["error"] = str(exc) or type(exc).__name__
     result["wall_s"] = time.perf_counter() - started

@@ -20,9 +20,9 @@ from ..model.registry import model_classes as registry_model_classes
 from ..pipeline import DEFAULT_MODEL, PipelineConfig
 from ..resources import config_path, model_path
 from ..types import ClassTable
-from .cameras import Camera, check_topics, replay_frames
+from .cameras import Camera, ReplayFrame, check_topics, replay_frames
 from .figures import FigureCollector, choose_frames, tracks_timeline
-from .outputs import OutputRecorder
+from .outputs import OutputRecorder, ReplayOutput
 from .records import begin_run, end_run
 from .report import metrics_document, summary_rows, text_table, write_markdown, write_metrics
 from .offline import OfflineEngine
@@ -153,6 +153,22 @@ def offline_engine(options: ReplayOptions, config: PipelineConfig) -> OfflineEng
 # (options, pipeline config) -> an engine: a context manager whose ``classes`` are the
 # model's and whose ``replay(frames)`` yields (frame, output or None) in frame order.
 EngineFactory = Callable[[ReplayOptions, PipelineConfig], Any]
+# What a replay does with each frame and its output (None: dropped) besides scoring it.
+FrameSink = Callable[[ReplayFrame, "ReplayOutput | None"], None]
+
+
+def replay_drive(options: ReplayOptions, bag: Path, setup: BagSetup, engine: Any,
+                 scorer: ReplayScorer, sink: FrameSink | None = None) -> None:
+    """The one replay loop, of a single replay and of each drive of a fleet: the frames
+    of ``options.cameras`` in ``bag`` through ``engine`` (an ``EngineFactory``'s), each
+    output scored, then handed to ``sink``; a DataError when a recovered bag gave no
+    complete frame."""
+    with engine:
+        for frame, output in engine.replay(replay_frames(bag, options.cameras)):
+            scorer.add(frame, output)
+            if sink is not None:
+                sink(frame, output)
+    setup.check_scored(bag, scorer)
 
 
 def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
@@ -182,16 +198,15 @@ def replay(options: ReplayOptions, engine_for: EngineFactory = offline_engine
     started = time.perf_counter()
     bar = tqdm(total=sum(counts.values()), desc=f"replay {options.mode}", unit="frame",
                file=sys.stderr, disable=None if options.progress else True)
+
+    def drawn_and_recorded(frame: ReplayFrame, output: ReplayOutput | None) -> None:
+        figures.add(frame, output)
+        if recorder is not None and output is not None:
+            recorder.write(output)
+        bar.update(1)
     try:
         begin_run(options.out)
-        with engine:
-            for frame, output in engine.replay(replay_frames(options.bag, options.cameras)):
-                scorer.add(frame, output)
-                figures.add(frame, output)
-                if recorder is not None and output is not None:
-                    recorder.write(output)
-                bar.update(1)
-        setup.check_scored(options.bag, scorer)
+        replay_drive(options, options.bag, setup, engine, scorer, drawn_and_recorded)
     except (VpsRosError, KeyboardInterrupt) as exc:
         error = exc
     finally:
