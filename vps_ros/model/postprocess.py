@@ -11,8 +11,6 @@ when they are too small.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import cv2
 import numpy as np
 import torch
@@ -22,6 +20,7 @@ from scipy import ndimage
 from ..types import FrameSegments
 from .config import PostprocessConfig
 
+TILE = 8  # mask-grid pixels per side of the tiles whose pixels are pasted exactly
 # Relative margin around the mask threshold within which an upsampled logit is computed
 # exactly: a bilinear value is a convex combination of four logits, rounded a few ulps
 # (~1e-7 relative) at most, so farther than this from the threshold its side is known.
@@ -80,88 +79,81 @@ def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
     exceeds ``threshold``, -1 if none does.
 
     Resizing every row to ``size`` would cost most of the merge, yet a resized logit is
-    a convex combination of the 3x3 mask-grid logits around its source cell: where all
+    a convex combination of the 3x3 mask-grid logits around its source pixel: where all
     of them are clearly above (or all below) the threshold, its side is known without
-    resizing. Only the (row, cell) pairs where the row may hold a pixel of the cell
-    before the first row sure to hold it are resized, pixel by pixel, with the bilinear
-    weights of an integer scale (:func:`_children`); a value within rounding of the
-    threshold (a few in a frame at most) is taken from torch's own resize of its row.
-    So the map equals the one of resizing every row with
-    :func:`torch.nn.functional.interpolate` (tested against it) at a fraction of the work.
+    resizing. Only the tiles of the grid where a row may hold a pixel before the first
+    row sure to hold it are resized, each with a one-pixel halo and only for the rows in
+    doubt there, by the same :func:`torch.nn.functional.interpolate` at the same scale:
+    the same values as resizing the whole map (tested against it), a fraction of the
+    work.
     """
     height, width = size
-    lut = np.full(max(256, len(segment_of_row) + 1), -1, np.int32)
-    lut[:len(segment_of_row)] = segment_of_row        # row R (none) and beyond -> void
+    lut = np.append(segment_of_row, -1).astype(np.int32)   # row R (none) -> void
     if len(logits) == 0:
         return np.full(size, -1, np.int32)
-    count, h, w = logits.shape
+    h, w = logits.shape[-2:]
     scale = height // h
-    if (h * scale, w * scale) != (height, width) or count >= 255:
-        # No integer scale (or too many rows for a uint8 index): resize every row.
+    if (h * scale, w * scale) != (height, width) or scale & (scale - 1):
+        # Not a power-of-two scale: tile offsets would not map to the same weights.
         full = F.interpolate(torch.from_numpy(logits)[None], size=size, mode="bilinear",
                              align_corners=False)[0]
         return np.take(lut, _first_index(full.numpy() > threshold))
     margin = MARGIN * (1.0 + max(float(logits.max()), -float(logits.min())))
-    sure = _neighbourhood(logits > threshold + margin, cv2.erode)    # all children hold
-    maybe = _neighbourhood(logits > threshold - margin, cv2.dilate)  # some child may hold
+    tiles_h, tiles_w = -(-h // TILE), -(-w // TILE)
+    padded = logits
+    if (h, w) != (tiles_h * TILE, tiles_w * TILE):  # below the threshold past the grid
+        padded = np.full((len(logits), tiles_h * TILE, tiles_w * TILE),
+                         threshold - 2 * margin, np.float32)
+        padded[:, :h, :w] = logits
+    sure = _neighbourhood(padded > threshold + margin, cv2.erode)    # all children hold
+    maybe = _neighbourhood(padded > threshold - margin, cv2.dilate)  # some child may hold
     first_sure = _first_index(sure)
-    first = (cv2.resize(first_sure, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-             if scale > 1 else first_sure.copy())
-    doubt = np.flatnonzero(maybe & (first_sure > np.arange(count, dtype=np.uint8)[:, None, None]))
-    if len(doubt):
-        rows, pixels = _holders(logits, doubt, threshold, margin * 1e-2, size, scale)
-        np.minimum.at(first.reshape(-1), pixels, rows.astype(np.uint8))
-    return cv2.LUT(first, lut[:256])
+    first = cv2.resize(first_sure, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    unsure = _first_index(maybe) < first_sure
+    if unsure.any():
+        tiles = np.argwhere(_tile_any(unsure))
+        doubt = _tile_any(maybe & ~sure)[:, tiles[:, 0], tiles[:, 1]]
+        _resolve_tiles(first, logits, threshold, scale, tiles, doubt)
+    return np.take(lut, first[:height, :width])
 
 
-def _holders(logits: np.ndarray, doubt: np.ndarray, threshold: float, near: float,
-             size: tuple[int, int], scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (row, output pixel) pairs among the children of the flat (row, cell) indices
-    ``doubt`` whose resized logit exceeds ``threshold``.
-
-    A child's value is the bilinear blend of its cell and the neighbours towards it
-    (clamped at the borders, where the resize clamps its source); it differs from
-    torch's by rounding only, so where it is within ``near`` of the threshold torch's
-    resize of that row decides."""
-    count, h, w = logits.shape
-    width = size[1]
-    rows, cell = np.divmod(doubt, h * w)
-    cy, cx = np.divmod(cell, w)
-    flat = logits.reshape(-1)
-    step, weight = _children(scale)
-    steps = {0, *step.tolist()}
-    y_index = {d: rows * (h * w) + np.clip(cy + d, 0, h - 1) * w for d in steps}
-    x_index = {d: np.clip(cx + d, 0, w - 1) for d in steps}
-    values = {(dy, dx): flat[y_index[dy] + x_index[dx]] for dy in steps for dx in steps}
-    limit = np.float32(threshold)
-    found_rows, found_pixels = [], []
-    for a in range(scale):
-        dy, fy = int(step[a]), weight[a]
-        for b in range(scale):
-            dx, fx = int(step[b]), weight[b]
-            top = (1 - fx) * values[0, 0] + fx * values[0, dx]
-            bottom = (1 - fx) * values[dy, 0] + fx * values[dy, dx]
-            value = (1 - fy) * top + fy * bottom
-            pixel = (cy * scale + a) * width + cx * scale + b
-            close = np.flatnonzero(np.abs(value - limit) <= near)
-            for row in np.unique(rows[close]):
-                exact = F.interpolate(torch.from_numpy(logits[row])[None, None], size=size,
-                                      mode="bilinear", align_corners=False).reshape(-1)
-                pick = close[rows[close] == row]
-                value[pick] = exact.numpy()[pixel[pick]]
-            hold = np.flatnonzero(value > limit)
-            found_rows.append(rows[hold])
-            found_pixels.append(pixel[hold])
-    return np.concatenate(found_rows), np.concatenate(found_pixels)
-
-
-@lru_cache(maxsize=8)
-def _children(scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each child offset 0..scale-1 of a cell: the neighbour cell its bilinear
-    source leans to (-1, 0, +1) and that neighbour's weight (align_corners=False: the
-    child at offset a samples the grid at cell + (a + 0.5) / scale - 0.5)."""
-    frac = (np.arange(scale) + 0.5) / scale - 0.5
-    return np.sign(frac).astype(np.int64), np.abs(frac).astype(np.float32)
+def _resolve_tiles(first: np.ndarray, values: np.ndarray, threshold: float, scale: int,
+                   tiles: np.ndarray, doubt: np.ndarray) -> None:
+    """Lower ``first`` (the first row sure to hold each pixel, padded to whole tiles) in
+    ``tiles`` (T, 2) to the first row holding the pixel, resizing the rows in ``doubt``
+    (R, T) exactly."""
+    h, w = values.shape[1:]
+    size = TILE * scale
+    k, row = np.nonzero(doubt.T)                      # sorted by tile
+    y0, x0 = tiles[k, 0] * TILE, tiles[k, 1] * TILE
+    y1, x1 = np.minimum(y0 + TILE, h), np.minimum(x0 + TILE, w)
+    # A one-pixel halo where the map goes on; none at its borders, where the resize
+    # clamps its source just as it does on the whole map.
+    top, bottom = (y0 > 0).astype(int), (y1 < h).astype(int)
+    left, right = (x0 > 0).astype(int), (x1 < w).astype(int)
+    kinds, group = np.unique(((((top * 9 + y1 - y0) * 2 + bottom) * 2 + left) * 9 + x1 - x0)
+                             * 2 + right, return_inverse=True)
+    by_tile = first.reshape(len(first) // size, size, -1, size).transpose(0, 2, 1, 3)
+    lowest = by_tile[tiles[:, 0], tiles[:, 1]]
+    for index in range(len(kinds)):  # one kind of crop each; a tile is of one kind
+        pick = np.flatnonzero(group == index)
+        t, b, lft, r = top[pick[0]], bottom[pick[0]], left[pick[0]], right[pick[0]]
+        th, tw = (y1[pick[0]] - y0[pick[0]]) * scale, (x1[pick[0]] - x0[pick[0]]) * scale
+        windows = np.lib.stride_tricks.sliding_window_view(
+            values, (t + th // scale + b, lft + tw // scale + r), axis=(1, 2))
+        crops = torch.from_numpy(windows[row[pick], y0[pick] - t, x0[pick] - lft])
+        full = F.interpolate(crops[None], scale_factor=None,
+                             size=(crops.shape[1] * scale, crops.shape[2] * scale),
+                             mode="bilinear", align_corners=False)[0]
+        inside = full[:, t * scale:t * scale + th, lft * scale:lft * scale + tw].numpy()
+        # The first row holding each pixel, over the rows in doubt of each tile.
+        holder = np.where(inside > threshold, row[pick, None, None].astype(first.dtype),
+                          np.iinfo(first.dtype).max)
+        starts = np.flatnonzero(np.diff(k[pick], prepend=-1))
+        tile = k[pick[starts]]
+        lowest[tile, :th, :tw] = np.minimum(lowest[tile, :th, :tw],
+                                            np.minimum.reduceat(holder, starts, axis=0))
+    by_tile[tiles[:, 0], tiles[:, 1]] = lowest
 
 
 def _first_index(masks: np.ndarray) -> np.ndarray:
@@ -182,6 +174,14 @@ def _neighbourhood(masks: np.ndarray, morphology) -> np.ndarray:
     for row, mask in enumerate(masks.view(np.uint8)):
         morphology(mask, kernel, dst=out[row], borderType=cv2.BORDER_REPLICATE)
     return out.view(bool)
+
+
+def _tile_any(mask: np.ndarray) -> np.ndarray:
+    """Whether any pixel of each TILE x TILE tile of (..., h, w) bool masks is set (h, w
+    multiples of TILE): a tile's rows of 8 bools read as one 64-bit word."""
+    *lead, h, w = mask.shape
+    words = np.ascontiguousarray(mask).view(np.uint64)        # (..., h, w / 8)
+    return words.reshape(*lead, h // TILE, TILE, w // TILE).any(-2)
 
 
 def split_parts(segment_map: np.ndarray, thing: np.ndarray, min_area: int,
