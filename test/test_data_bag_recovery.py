@@ -5,6 +5,7 @@ lengths from the file's own chunk index read with the ``mcap`` library), and
 ``vps-ros bag repair`` writes a bag that rosbags alone reads with the same messages."""
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -66,6 +67,53 @@ def mcap_frame_ends(path: Path) -> list[int]:
     return sorted(c.chunk_start_offset + c.chunk_length for c in summary.chunk_indexes)
 
 
+def sqlite_rows(path: Path) -> tuple[int, list[tuple[str, int, bytes, int]]]:
+    """The page size and every row of a complete rosbag2 sqlite3 file in id order: topic,
+    log time, data, and the highest page reading the row needs (the messages table's pages
+    from its root down to the row's leaf, and the row's overflow pages), from SQLite's own
+    ``dbstat`` table. A cut file can give the row back only if that page is whole."""
+    with sqlite3.connect(path) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        names = dict(db.execute("SELECT id, name FROM topics"))
+        rows = db.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY id").fetchall()
+        pages = db.execute("SELECT path, pageno, pagetype, ncell FROM dbstat "
+                           "WHERE name = 'messages'").fetchall()
+    needed = []
+    for leaf, _, kind, cells in pages:
+        if kind == "leaf":
+            above = [n for p, n, _, _ in pages if p.endswith("/") and leaf.startswith(p)]
+            for cell in range(cells):
+                chain = [n for p, n, _, _ in pages if p.startswith(f"{leaf}{cell:03x}+")]
+                needed.append(max(above + chain))
+    assert len(needed) == len(rows)
+    return page_size, [(names[t], stamp, bytes(data), need)
+                       for (t, stamp, data), need in zip(rows, needed)]
+
+
+def test_a_cut_sqlite3_file_gives_exactly_its_whole_page_rows_byte_for_byte(original, tmp_path):
+    """At and around every page boundary: what SQLite fills in with zeros past the cut
+    (a partly written last page) is never given back as a message."""
+    storage, bag = original
+    if storage != "sqlite3":
+        return
+    page_size, rows = sqlite_rows(storage_file(bag))
+    size = storage_file(bag).stat().st_size
+    for k, offset in enumerate(sorted({min(size, page * page_size + extra)
+                                       for page in range(6, size // page_size + 1)
+                                       for extra in (0, 8, page_size // 2, page_size - 8)})):
+        target = cut_copy(bag, tmp_path / f"cut{k}", offset, keep_metadata=True)
+        expected = [(t, stamp, data) for t, stamp, data, need in rows
+                    if need * page_size <= offset]
+        try:
+            with bags.open_bag(target) as source:
+                got = list(source.messages())
+        except DataError as exc:
+            assert "no complete message" in str(exc)
+            got = []
+        assert len(got) == len(expected), offset
+        assert got == expected, offset
+
+
 def test_cut_at_a_seeded_sample_of_offsets_gives_a_prefix(original, drive, tmp_path):
     storage, bag = original
     frames = drive[1]
@@ -73,6 +121,7 @@ def test_cut_at_a_seeded_sample_of_offsets_gives_a_prefix(original, drive, tmp_p
     rng = random.Random(18)
     offsets = sorted(rng.sample(range(1, size), 24) + [size - 1, size // 2])
     ends = mcap_frame_ends(storage_file(bag)) if storage == "mcap" else None
+    page_size, rows = sqlite_rows(storage_file(bag)) if storage == "sqlite3" else (0, [])
     if ends is not None:
         assert len(ends) == FRAMES
     counts = []
@@ -89,9 +138,11 @@ def test_cut_at_a_seeded_sample_of_offsets_gives_a_prefix(original, drive, tmp_p
             assert stamp == frame.stamp_ns
             assert np.array_equal(image, frame.image) and np.array_equal(truth, frame.panoptic)
         counts.append(len(read))
+        if storage == "sqlite3":     # frames whose image and truth rows are whole
+            whole = Counter(stamp for t, stamp, _, need in rows
+                            if need * page_size <= offset and t != bags.INFO_TOPIC)
+            assert len(read) == sum(n == 2 for n in whole.values()), offset
     assert counts == sorted(counts), "more bytes never give fewer frames"
-    if storage == "sqlite3":         # SQLite reads a file shorter than its header says
-        assert all(n > 0 for n, offset in zip(counts, offsets) if offset > size * 6 // 10)
     assert counts[-1] >= FRAMES - 1 and counts[0] < FRAMES - 1
 
 
@@ -121,6 +172,10 @@ def test_lost_messages_are_counted_where_metadata_yaml_tells(original, tmp_path)
     for topic, recovered in recovery.messages.items():
         assert 0 < recovered < FRAMES
         assert recovery.lost[topic] == FRAMES - recovered
+    if storage == "sqlite3":
+        page_size, rows = sqlite_rows(storage_file(bag))
+        whole = Counter(t for t, _, _, need in rows if need * page_size <= size * 6 // 10)
+        assert recovery.messages == dict(whole)
 
 
 def _write_with_mcap_library(path: Path, frames: list, store) -> list:

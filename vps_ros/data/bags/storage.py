@@ -10,8 +10,8 @@ A bag that a killed recorder left behind is read from what is on disk, nothing i
   does not match (where the writer recorded one) or whose records do not parse is
   skipped and counted;
 - a sqlite3 file is read row by row in insertion order as far as SQLite can (a cut file
-  is opened without trusting the page count in its header); rows it cannot read are
-  skipped and counted.
+  is opened without trusting the page count in its header); rows it cannot read, and
+  rows on a partly written last page, are skipped and counted.
 
 What was recovered is a :class:`Recovery`; :func:`open_bag` logs one warning line per
 recovered bag and process.
@@ -426,28 +426,26 @@ def _sqlite_scan(path: Path, tally: _Tally, wanted: set[str] | None
                  ) -> Iterator[tuple[str, int, bytes]]:
     """Messages of a rosbag2 sqlite3 file, row by row in insertion order, as far as SQLite
     can read them (``writable_schema`` lets it open a file shorter than its header says;
-    the connection is read-only and immutable, nothing is written)."""
+    the connection is read-only and immutable, nothing is written). Rows that touch a
+    partly written last page are counted unreadable: SQLite fills the missing bytes of
+    that page with zeros and would return them as data."""
     with path.open("rb") as f:
-        if f.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
-            raise DataError(f"{path}: not a sqlite3 file (no SQLite header)")
+        header = f.read(100)
+    if not header.startswith(_SQLITE_MAGIC):
+        raise DataError(f"{path}: not a sqlite3 file (no SQLite header)")
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     try:
         conn.execute("PRAGMA writable_schema=ON")
         topic_ids = _sqlite_topics(conn, path, tally)
-        ids: list[int] = []
-        try:
-            for (row_id,) in conn.execute("SELECT id FROM messages ORDER BY id"):
-                ids.append(row_id)
-        except sqlite3.DatabaseError as exc:
-            tally.cut = f"readable up to row {ids[-1] if ids else 0} ({exc})"
+        ids = _sqlite_row_ids(conn, tally)
+        torn = _rows_on_partial_page(conn, path, header, ids)
         for row_id in ids:
             try:
-                row = conn.execute("SELECT topic_id, timestamp, data FROM messages WHERE id=?",
-                                   (row_id,)).fetchone()
+                row = None if row_id in torn else conn.execute(
+                    "SELECT topic_id, timestamp, data FROM messages WHERE id=?",
+                    (row_id,)).fetchone()
             except sqlite3.DatabaseError:
-                tally.unreadable += 1
-                tally.loss()
-                continue
+                row = None
             topic = topic_ids.get(row[0]) if row else None
             if topic is None:
                 tally.unreadable += 1
@@ -460,6 +458,91 @@ def _sqlite_scan(path: Path, tally: _Tally, wanted: set[str] | None
             tally.loss()
     finally:
         conn.close()
+
+
+def _sqlite_row_ids(conn: sqlite3.Connection, tally: _Tally) -> list[int]:
+    """Ids of the messages table in order, as far as its B-tree can be walked. Each query
+    is a fresh statement: one scan that meets a lost page also loses the row it had
+    already stepped to, so the last batch is retried a row at a time."""
+    ids: list[int] = []
+    batch = 512
+    while True:
+        after = ids[-1] if ids else -(2 ** 63)
+        try:
+            rows = conn.execute("SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                                (after, batch)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if batch > 1:
+                batch = 1
+                continue
+            tally.cut = f"readable up to row {ids[-1] if ids else 0} ({exc})"
+            return ids
+        if not rows:
+            return ids
+        for (row_id,) in rows:
+            if row_id <= after:      # a zeroed cell: SQLite's seek no longer moves on
+                tally.cut = f"readable up to row {after} (row ids out of order)"
+                return ids
+            ids.append(row_id)
+            after = row_id
+
+
+def _rows_on_partial_page(conn: sqlite3.Connection, path: Path, header: bytes,
+                          ids: list[int]) -> set[int]:
+    """Ids of the rows whose B-tree cell or overflow chain uses the file's partly written
+    last page, from SQLite's ``dbstat`` table: a leaf's cells follow its ``path`` in
+    depth-first order, the order of ``ids``. ``dbstat`` stops at a B-tree page it cannot
+    parse (it lists overflow pages without parsing them): the rows past the last leaf it
+    listed count as torn."""
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    size = path.stat().st_size
+    if not page_size or size % page_size == 0:
+        return set()
+    partial = size // page_size + 1
+    pages, complete = _dbstat_pages(conn)
+    torn: set[int] = set()
+    start = 0
+    leaf_start = 0
+    for page_path, pageno, kind, cells in pages:
+        if kind == "leaf":
+            leaf_start, start = start, start + cells
+        if pageno != partial:
+            continue
+        if kind == "overflow":
+            cell = int(page_path.rsplit("/", 1)[1].split("+")[0], 16)
+            torn.update(ids[leaf_start + cell:leaf_start + cell + 1])
+        elif kind == "leaf":
+            torn.update(ids[leaf_start:start])
+        else:
+            torn.update(ids[start:_end_of_subtree(pages, page_path, start)])
+    if not complete:
+        torn.update(ids[start:])
+    return torn
+
+
+def _dbstat_pages(conn: sqlite3.Connection) -> tuple[list[tuple[str, int, str, int]], bool]:
+    """The messages table's pages in ``dbstat`` order, and whether the walk got to the end."""
+    pages = []
+    try:
+        cursor = conn.execute("SELECT path, pageno, pagetype, ncell FROM dbstat "
+                              "WHERE name = 'messages'")
+        for row in iter(cursor.fetchone, None):
+            pages.append(row)
+    except sqlite3.DatabaseError:
+        return pages, False
+    return pages, True
+
+
+def _end_of_subtree(pages: list[tuple[str, int, str, int]], root: str, start: int) -> int:
+    """Index in ``ids`` just past the last row under the interior page at ``root``."""
+    end = start
+    seen = False
+    for page_path, _, kind, cells in pages:
+        seen = seen or page_path == root
+        if seen and kind == "leaf" and page_path.startswith(root):
+            end += cells
+    return end
 
 
 def _sqlite_topics(conn: sqlite3.Connection, path: Path, tally: _Tally) -> dict[int, str]:
