@@ -100,3 +100,47 @@ def test_sections_of_other_nodes_and_instances_are_left_to_them(tmp_path: Path) 
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "3 exports" in done.stdout
+
+
+# Output paths are checked before any work: the inputs named here do not exist, so a
+# command that began its work would fail on them instead. /proc is a folder in which
+# nobody, root included, can create a file.
+@pytest.mark.parametrize("args,expected", [
+    (["eval", "--format", "kitti-step", "--gt", "gt", "--pred", "pred", "--json", "{dir}"],
+     "--json {dir} is a folder; give a file name"),
+    (["eval", "--format", "kitti-step", "--gt", "gt", "--pred", "pred", "--json", "{tmp}/o.json",
+      "--md", "/proc/o.md"], "--md /proc/o.md: nothing can be written in /proc"),
+    (["eval", "--format", "coco-panoptic", "--gt", "gt.json", "--pred", "pred.json",
+      "--gt-folder", "gt", "--pred-folder", "pred", "--json", "/proc/pq.json"],
+     "--json /proc/pq.json: nothing can be written in /proc"),
+    (["replay", "drive_bag", "--image-topic", "/cam", "--out", "/proc/run"],
+     "--out /proc/run: nothing can be written in /proc"),
+    (["replay", "a_bag", "b_bag", "--image-topic", "/cam", "--out", "{file}/run"],
+     "--out {file}/run: {file} is a file, not a folder"),
+    (["replay", "drive_bag", "--image-topic", "/cam", "--out", "{tmp}/run", "--record",
+      "/proc/rec"], "--record /proc/rec: nothing can be written in /proc"),
+    (["compare", "run_a", "run_b", "--json", "{dir}"], "--json {dir} is a folder"),
+    (["compare", "run_a", "run_b", "--out", "/proc/cmp"], "--out /proc/cmp: nothing can be"),
+    (["export", "model.pt", "--format", "onnx", "--out", "/proc/m.onnx"],
+     "--out /proc/m.onnx: nothing can be written in /proc"),
+    (["synth", "/proc/data"], "OUT /proc/data: nothing can be written in /proc"),
+    (["synth", "--preview", "{dir}"], "--preview {dir} is a folder"),
+    (["bag", "repair", "in_bag", "/proc/fixed"], "OUT /proc/fixed: nothing can be written"),
+    (["train", "--config", "{train}", "--out-dir", "/proc/run", "--stop-at", "0"],
+     "out_dir /proc/run: nothing can be written in /proc"),
+])
+def test_an_output_path_that_cannot_be_written_fails_before_the_work(
+        tmp_path: Path, monkeypatch, capsys, args: list[str], expected: str) -> None:
+    """In this process (``vps_ros.cli.main``, the console script's function): twelve
+    interpreters importing torch would take a minute."""
+    from vps_ros import cli
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("taken")
+    (tmp_path / "train.yaml").write_text(TRAIN)
+    names = {"dir": tmp_path / "folder", "file": tmp_path / "file", "tmp": tmp_path,
+             "train": tmp_path / "train.yaml"}
+    monkeypatch.chdir(tmp_path)
+    code = cli.main([a.format(**names) for a in args])
+    _one_line_error(code, capsys.readouterr().err.strip().splitlines(),
+                    expected.format(**names))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "train.yaml"]

@@ -183,5 +183,6 @@ def test_eval_rejects_bad_options_with_exit_2(memory_datasets, tmp_path, capsys)
     assert cli.main(["eval", "--format", "kitti-step", "--gt", "GT", "--pred", "PRED",
                      "--classes", "no_such_table", "--json", str(tmp_path / "o.json")]) == 2
     assert "classes_no_such_table.yaml" in capsys.readouterr().err
-    assert run_eval(tmp_path / "missing", "--format", "kitti-step") == 2
-    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "taken").write_text("")        # a missing folder is made; a file is not one
+    assert run_eval(tmp_path / "taken", "--format", "kitti-step") == 2
+    assert f"{tmp_path / 'taken'} is a file, not a folder" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from rosbags.rosbag2 import Writer, WriterError
 from rosbags.typesys import TypesysError, get_types_from_msg
 from rosbags.typesys.store import Typestore
 
+from .paths import check_outputs
 from ..errors import DataError
 from ..data.bags.storage import BagSource, Topic, open_bag
 from ..data.bags.frames import STORAGES, typestore
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise DataError("bag repair needs IN and OUT: vps-ros bag repair IN OUT")
+    check_outputs(folders={"OUT": args.out})
     started = time.perf_counter()
     count = repair(args.bag, args.out, args.storage)
     print(f"{args.out}: complete bag of {count} messages written in "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .paths import check_outputs
 from ..replay.compare import DEFAULT_RESAMPLES, Gate, apply_gates, compare_runs, metric_list
 from ..replay.compare_frames import worst_drive_frames
 from ..replay.compare_report import prepare_out, print_summary, write_json, write_report
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     names = [m.name for m in metric_list(())]      # a misspelt gate fails before the work
     gates = [Gate.parse(text, names) for text in args.fail_if_worse]
+    check_outputs(files={"--json": args.json}, folders={"--out": args.out})
     document, pictures = compare_runs(args.run_a, args.run_b, args.resamples, args.seed)
     failed = apply_gates(document, gates)
     if args.json:

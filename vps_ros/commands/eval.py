@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from . import eval_coco
+from .paths import check_outputs
 from ..data.formats.datasets import open_panoptic
 from ..errors import ConfigError
 from ..panoptic import DEFAULT_LABEL_DIVISOR
@@ -59,9 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for path in (args.json, args.md):
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(f"{path}: the folder {path.parent} does not exist")
+    check_outputs(files={"--json": args.json, "--md": args.md})
     if args.format in IMAGE_FORMATS:
         return IMAGE_FORMATS[args.format](args)
     if args.json is None:
@@ -91,8 +90,10 @@ def evaluate(gt: PanopticSource, pred: PanopticSource, space: LabelSpace,
 
 
 def write_outputs(result: dict[str, Any], json_path: Path, md_path: Path | None) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     if md_path is not None:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
         md_path.write_text(to_markdown(result))
 
 

@@ -36,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
     result.update(format="coco-panoptic", num_images=len(files), threads=threads)
     print(coco_table(result))
     if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import check_outputs
 from ..data.synthetic.dataset import SyntheticDataset
 from ..errors import ConfigError
 from ..model.export import FORMATS, TOLERANCE, compare, copy_export, export
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
                           "positive multiples of 32, or neither")
     if args.frames < 1:
         raise ConfigError(f"--frames {args.frames}: compare on at least one frame")
+    check_outputs(files={"--out": args.out})
     size = (args.height, args.width) if args.height else None
     reference = open_segmenter(args.model, LoadOptions(input_size=size, backend="torch"))
     if not isinstance(reference, Segmenter):

@@ -16,6 +16,7 @@ from ..data import bags
 from ..errors import ConfigError, VpsRosError
 from ..types import ClassTable
 from .exits import run_command, sigterm_as_interrupt
+from .paths import check_outputs
 from ..metrics.evaluate import check_windows
 from ..replay.cameras import cameras_of
 from ..pipeline import PipelineConfig
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_outputs(folders={"--out": args.out, "--record": args.record})
     images = [image for image, _ in args.streams]
     truths = [truth for _, truth in args.streams]
     options = ReplayOptions(

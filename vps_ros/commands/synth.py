@@ -16,6 +16,7 @@ from typing import Iterator
 import cv2
 from tqdm import tqdm
 
+from .paths import check_outputs
 from ..errors import ConfigError
 from ..data import bags
 from ..data.formats.datasets import WRITE_FORMATS, write_dataset
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"expected one output folder, got {' '.join(args.target)}")
     if not args.target and args.preview is None:
         raise ConfigError("give an output folder, `stats DIR`, or --preview PNG")
+    check_outputs(files={"--preview": args.preview},
+                  folders={"OUT": args.target[0] if args.target else None})
     dataset = SyntheticDataset(args.split, args.sequences, args.frames, args.height, args.width)
     if args.target:
         out = Path(args.target[0])

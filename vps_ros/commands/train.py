@@ -13,10 +13,10 @@ import argparse
 import logging
 
 from ..errors import VpsRosError
-from ..train.config import load_train_config
 from ..train.distributed import Distributed, launched_rank
-from ..train.trainer import Trainer
+from ..train.recipes import load_recipe, make_trainer
 from .exits import run_command
+from .paths import check_outputs
 
 
 class PeerLost(VpsRosError):
@@ -25,7 +25,8 @@ class PeerLost(VpsRosError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True,
-                        help="training config, e.g. config/train_synthetic.yaml")
+                        help="training recipe, e.g. config/train_synthetic.yaml, or "
+                        "config/finetune_synthetic.yaml to fine-tune a transformers model")
     parser.add_argument("--device", help="cpu or cuda (overrides the config)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides the config)")
     parser.add_argument("--out-dir", help="folder of checkpoints and logs (overrides the config)")
@@ -42,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
                                                ("threads", args.threads),
                                                ("out_dir", args.out_dir),
                                                ("export", args.export)) if value is not None}
-    config = load_train_config(args.config, overrides)
+    config = load_recipe(args.config, overrides)
+    check_outputs(files={"export": config.export}, folders={"out_dir": config.out_dir})
     dist = Distributed.from_environment(config.device, config.distributed.timeout_minutes)
     try:
-        trainer = Trainer(config, str(args.config), dist=dist)
+        trainer = make_trainer(config, str(args.config), dist=dist)
         if args.resume:
             trainer.resume()
         path = trainer.run(args.stop_at)
