@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
 from .config import (closest, flatten_dotted, from_mapping, load_yaml, nest_dotted, param,
@@ -22,7 +21,7 @@ from .errors import ConfigError
 from .model import MaskSegmenter, PostprocessConfig
 from .model.limits import InputLimits
 from .model.registry import LoadOptions, open_segmenter
-from .model.resizing import RESIZE_MODES, scale_segments
+from .model.resizing import RESIZE_MODES, tracked_at
 from .panoptic import DEFAULT_LABEL_DIVISOR, check_divisor, from_segments
 from .resources import model_path
 from .tracking import TrackerConfig, make_tracker
@@ -253,12 +252,8 @@ class Pipeline:
         panoptic = from_segments(segments.segment_map, segments.class_ids, track_ids,
                                  self.label_divisor, classes.void_id)
         if self.output_scale == "input" and image_size and segments.image_size != image_size:
-            model_size = segments.image_size
-            segments, kept = scale_segments(segments, image_size)
-            track_ids = track_ids[kept]
-            things = _scale_things(things, segments, track_ids, model_size)
-            panoptic = cv2.resize(panoptic, (image_size[1], image_size[0]),
-                                  interpolation=cv2.INTER_NEAREST)
+            segments, track_ids, things, panoptic = tracked_at(segments, track_ids, things,
+                                                               panoptic, image_size)
         objects = _stuff_objects(segments) + things
         timings["panoptic"] = (time.perf_counter() - start) * 1e3
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
@@ -302,22 +297,3 @@ def _stuff_objects(segments: FrameSegments) -> list[TrackedObject]:
     return [TrackedObject(0, classes[k], False, scores[k], areas[k], tuple(boxes[k]))
             for k in stuff]
 
-
-def _scale_things(things: list[TrackedObject], segments: FrameSegments, track_ids: np.ndarray,
-                  model_size: tuple[int, int]) -> list[TrackedObject]:
-    """The tracker's things (pixels of ``model_size``) in pixels of ``segments``' map:
-    those seen in this frame take their segment's area and box, those held in memory
-    their predicted box scaled; velocities scale with the image."""
-    sy, sx = segments.image_size[0] / model_size[0], segments.image_size[1] / model_size[1]
-    index = {int(t): k for k, t in enumerate(track_ids.tolist()) if t}
-    scaled = []
-    for obj in things:
-        k = index.get(obj.track_id) if obj.frames_since_seen == 0 else None
-        if k is None:
-            x0, y0, x1, y1 = obj.box
-            area, box = 0, (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
-        else:
-            area, box = int(segments.areas[k]), tuple(segments.boxes[k].tolist())
-        scaled.append(dataclasses.replace(obj, area=area, box=box,
-                                          velocity=(obj.velocity[0] * sx, obj.velocity[1] * sy)))
-    return scaled

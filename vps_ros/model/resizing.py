@@ -1,4 +1,6 @@
 """Between camera images and the network's input: fitting in, mapping segments out.
+The one owner of model-to-camera geometry: segments, panoptic maps, tracked objects
+and the image an overlay is drawn on (docs/architecture.md).
 
 In ``letterbox`` mode (the default) an image is scaled with its aspect kept until it
 fits the network's input (:meth:`~vps_ros.model.MaskSegmenter.network_size`: the model's
@@ -10,13 +12,17 @@ Outputs go back the other way: the segment map of the image's part of the input 
 padding cut off) is resized with nearest neighbour to the camera's size. Areas and
 boxes at the camera's size follow from the model-size map: nearest-neighbour upscaling
 repeats every model pixel a known number of times along each axis, so nothing is
-measured again on the full-size map (a 1920x1080 map holds 2 M pixels).
+measured again on the full-size map (a 1920x1080 map holds 2 M pixels). A tracked
+frame (:func:`tracked_at`) is mapped to the camera's size once, after tracking.
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Iterable
+
 import cv2
 import numpy as np
-from ..types import FrameSegments
+from ..types import FrameSegments, TrackedObject
 from .postprocess import boxes_of, segments_from_map
 
 RESIZE_MODES = ("letterbox", "stretch")
@@ -116,3 +122,57 @@ def nearest_source(source: int, target: int) -> np.ndarray:
     ``cv2.resize(..., INTER_NEAREST)`` copies (its arithmetic, in double precision)."""
     step = 1.0 / (target / source)
     return np.minimum(np.floor(np.arange(target) * step).astype(np.int64), source - 1)
+
+
+def scale_map(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A label map (segment or panoptic ids) at ``size``, nearest neighbour: ids are
+    copied, never blended."""
+    if labels.shape[:2] == tuple(size):
+        return labels
+    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def scale_objects(objects: Iterable[TrackedObject], from_size: tuple[int, int],
+                  to_size: tuple[int, int]) -> list[TrackedObject]:
+    """Objects measured in pixels of a ``from_size`` map, in pixels of ``to_size``:
+    boxes and velocities scaled, areas as they were."""
+    if tuple(from_size) == tuple(to_size):
+        return list(objects)
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    scaled = []
+    for obj in objects:
+        x0, y0, x1, y1 = obj.box
+        scaled.append(dataclasses.replace(obj, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy),
+                                          velocity=(obj.velocity[0] * sx,
+                                                    obj.velocity[1] * sy)))
+    return scaled
+
+
+def tracked_at(segments: FrameSegments, track_ids: np.ndarray, things: list[TrackedObject],
+               panoptic: np.ndarray, size: tuple[int, int]
+               ) -> tuple[FrameSegments, np.ndarray, list[TrackedObject], np.ndarray]:
+    """A tracked frame at model size (its segments, their track ids, the tracker's
+    things, the panoptic map) at ``size``: the segments as :func:`scale_segments` maps
+    them, with the track ids of those kept; things seen in this frame take their
+    segment's area and box, those held in memory their predicted box scaled (area 0);
+    velocities scale with the image; the map by nearest neighbour."""
+    scaled, kept = scale_segments(segments, size)
+    track_ids = track_ids[kept]
+    index = {int(t): k for k, t in enumerate(track_ids.tolist()) if t}
+    moved = []
+    for obj, at in zip(things, scale_objects(things, segments.image_size, scaled.image_size)):
+        k = index.get(obj.track_id) if obj.frames_since_seen == 0 else None
+        if k is None:
+            moved.append(dataclasses.replace(at, area=0))
+        else:
+            moved.append(dataclasses.replace(at, area=int(scaled.areas[k]),
+                                             box=tuple(scaled.boxes[k].tolist())))
+    return scaled, track_ids, moved, scale_map(panoptic, size)
+
+
+def image_at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A camera image at ``size``, to draw a map of that size over (the node's
+    overlay at ``output_scale: model``): area averaging."""
+    if image.shape[:2] == tuple(size):
+        return image
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
