@@ -224,7 +224,7 @@ def load(source: str, options: LoadOptions) -> MaskSegmenter:
         _check_fixed_size(config, options, where)
     transformers = _import_transformers(where)
     transformers.utils.logging.disable_progress_bar()
-    _check_weights(folder, where)
+    check_weights(folder, where)
     model_class = getattr(transformers, architecture.model_class, None)
     if model_class is None:
         raise ConfigError(f"{where}: a {config['model_type']} model needs "
@@ -345,7 +345,8 @@ def _check_complete(missing: Any, config: dict[str, Any], where: str) -> None:
                               "into model.safetensors first")
 
 
-def _check_weights(folder: Path, where: str) -> None:
+def check_weights(folder: Path, where: str) -> None:
+    """Refuse a folder without safetensors weights (naming pickled ones it holds)."""
     if any(folder.glob("*.safetensors")):
         return
     pickled = [name for name in PICKLED if (folder / name).is_file()]

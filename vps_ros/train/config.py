@@ -165,11 +165,13 @@ class TrainConfig:
         return self.curriculum[-1]
 
 
-def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """The training config in ``path``; ``overrides`` replace top-level keys."""
+def load_train_config(path: str | Path, overrides: dict | None = None,
+                      kind: type[TrainConfig] = TrainConfig) -> TrainConfig:
+    """The training config in ``path``; ``overrides`` replace top-level keys; ``kind``
+    is TrainConfig or a recipe that extends it (:mod:`.recipes`)."""
     mapping = {**load_yaml(path), **(overrides or {})}
     try:
-        config = from_mapping(TrainConfig, mapping, str(path))
+        config = from_mapping(kind, mapping, str(path))
     except ConfigError as exc:
         raise ConfigError(exc if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     for i, stage in enumerate(config.curriculum):
