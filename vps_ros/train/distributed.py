@@ -58,9 +58,12 @@ class Distributed:
         dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes))
         return cls(rank, world_size, local_rank, device)
 
-    def wrap(self, net: nn.Module, sync_batchnorm: bool) -> nn.Module:
+    def wrap(self, net: nn.Module, sync_batchnorm: bool, find_unused: bool = False
+             ) -> nn.Module:
         """``net`` ready for training here: DistributedDataParallel across ranks (batch
         norms synchronised on GPUs when asked), ``net`` itself in a one-process run.
+        ``find_unused``: some parameters may get no gradient in a step (a transformers
+        model's parts its loss does not reach), which DDP must then look for.
 
         Synchronised batch norm replaces ``net``'s BatchNorm modules in place."""
         if self.world_size == 1:
@@ -68,7 +71,8 @@ class Distributed:
         if sync_batchnorm and self.device.startswith("cuda"):
             nn.SyncBatchNorm.convert_sync_batchnorm(net)
         device_ids = [self.local_rank] if self.device.startswith("cuda") else None
-        return DistributedDataParallel(net, device_ids=device_ids)
+        return DistributedDataParallel(net, device_ids=device_ids,
+                                       find_unused_parameters=find_unused)
 
     @contextlib.contextmanager
     def no_sync(self, model: nn.Module, active: bool) -> Iterator[None]:

@@ -137,7 +137,8 @@ class FinetuneTrainer:
         torch.manual_seed(config.seed)
         self.net, self.label_of = self._load(model_config, where)
         self.net.to(self.device).train()
-        self.model = self.dist.wrap(self.net, config.distributed.sync_batchnorm)
+        self.model = self.dist.wrap(self.net, config.distributed.sync_batchnorm,
+                                    find_unused=True)
         self.optimizer = torch.optim.AdamW(_param_groups(self.net, config.optim.weight_decay),
                                            lr=config.optim.lr)
         self.amp_dtype = getattr(torch, config.amp_dtype)
