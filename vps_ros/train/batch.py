@@ -77,11 +77,16 @@ class PairSample:
 
 
 def make_pair(pair: tuple[TrainFrame, TrainFrame], stage: StageConfig, config: AugmentConfig,
-              rng: np.random.Generator) -> PairSample:
+              rng: np.random.Generator,
+              centers: tuple[tuple[float, float] | None, ...] = (None, None),
+              scale: tuple[float, float] | None = None) -> PairSample:
+    """The augmented pair; ``centers`` place each frame's crop on a point (focus crops),
+    ``scale`` replaces the stage's rescale range."""
     crop = (stage.crop[0], stage.crop[1])
+    scale = scale or (stage.scale[0], stage.scale[1])
     images, targets = [], []
-    for frame in pair:
-        image, ids = augment(frame, crop, (stage.scale[0], stage.scale[1]), config, rng)
+    for frame, center in zip(pair, centers):
+        image, ids = augment(frame, crop, scale, config, rng, center)
         images.append(image)
         targets.append(make_target(ids, frame))
     return PairSample(np.stack(images), targets)

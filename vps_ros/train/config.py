@@ -25,6 +25,18 @@ class DatasetConfig:
     height: int = param(256, "synthetic frame height", lo=16)
     width: int = param(512, "synthetic frame width", lo=16)
     max_frames: int = param(0, "use at most this many annotated frames (0: all)", lo=0)
+    first_sequence: int = param(0, "synthetic: index of the first sequence within the split "
+                                "(seeds split base + first_sequence ..), e.g. to draw "
+                                "sequences disjoint from another dataset of the same split",
+                                lo=0)
+    difficulty: str = param("", "synthetic: the events of another split's sequences "
+                            "(occlusion: a 20-30 frame full occlusion in every sequence, "
+                            "needs num_frames >= 40); empty: the split's own",
+                            choices=("", "standard", "occlusion"))
+    max_pair_gap: int = param(0, "largest frame distance within a pair drawn from this "
+                              "dataset (0: augment.max_pair_gap); long gaps teach the "
+                              "association embedding to re-find a thing after an occlusion",
+                              lo=0)
     image_topic: str = param("/camera/image_raw", "rosbag2: the camera image topic")
     gt_topic: str = param("/gt/panoptic", "rosbag2: the ground-truth panoptic topic")
 
@@ -42,7 +54,39 @@ class ValDatasetConfig(DatasetConfig):
 @dataclass(frozen=True)
 class DataConfig:
     train: DatasetConfig = DatasetConfig()
+    extra: list[DatasetConfig] = param([], "more training datasets, sampled together with "
+                                       "train (their frames count as train's do)")
     val: ValDatasetConfig = ValDatasetConfig()
+
+
+@dataclass(frozen=True)
+class ClassWeight:
+    """A weight for one class, named as in the dataset's class table."""
+
+    name: str = param("", "class name (e.g. cyclist)")
+    weight: float = param(1.0, "weight relative to the other classes' 1", lo=0.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Which frames and which part of them a batch holds: rare, small classes
+    (pedestrians, cyclists) drawn more often and at a higher resolution.
+
+    A frame's sampling weight is the largest ``frame_weights`` weight of the classes it
+    shows with at least ``min_pixels`` pixels (1 when none), so a frame with a cyclist
+    is drawn ``weight`` times as often as one without (repeat-factor sampling in the
+    spirit of LVIS, Gupta et al. 2019, per frame). With probability ``focus_crop`` the
+    crop of each frame of a pair is placed on a segment of a ``frame_weights`` class
+    (the same track in both frames where it can), rescaled by ``focus_scale``.
+    """
+
+    frame_weights: list[ClassWeight] = param([], "sampling weight of frames showing a class")
+    min_pixels: int = param(64, "pixels of a class for a frame to count as showing it",
+                            lo=1)
+    focus_crop: float = param(0.0, "probability of a crop placed on a weighted class's "
+                              "segment", lo=0.0, hi=1.0)
+    focus_scale: list[float] = param([1.0, 2.0], "rescale range (min, max) of a focus crop "
+                                     "(> 1: the segment at a higher resolution)", lo=0.05)
 
 
 @dataclass(frozen=True)
@@ -84,6 +128,9 @@ class LossConfig:
     track_temperature: float = param(0.1, "temperature of the contrastive loss on "
                                      "L2-normalised embeddings", lo=0.0, lo_open=True)
     deep_supervision: bool = param(True, "supervise every k-means round, not only the output")
+    class_weights: list[ClassWeight] = param([], "weights of classes in the classification "
+                                             "cross-entropy and of their segments' mask "
+                                             "losses (others 1)")
 
 
 @dataclass(frozen=True)
@@ -137,6 +184,8 @@ class TrainConfig:
     threads: int = param(0, "torch CPU threads (0: torch's default)", lo=0)
     out_dir: str = param("runs/train", "folder of checkpoints and logs (relative to the cwd)")
     export: str = param("", "also write the final model here (e.g. models/x.pt)")
+    init: str = param("", "start from the weights of this checkpoint (same architecture and "
+                      "classes; e.g. models/default.pt to fine-tune it); --resume wins")
     val_every: int = param(500, "validate (PQ on the val frames) every this many steps", lo=1)
     checkpoint_every: int = param(250, "write the resume checkpoint every this many steps",
                                   lo=1)
@@ -148,6 +197,7 @@ class TrainConfig:
     data: DataConfig = DataConfig()
     augment: AugmentConfig = AugmentConfig()
     loss: LossConfig = LossConfig()
+    sampling: SamplingConfig = SamplingConfig()
     optim: OptimConfig = OptimConfig()
     loader: LoaderConfig = LoaderConfig()
     distributed: DistributedConfig = DistributedConfig()
@@ -181,4 +231,28 @@ def load_train_config(path: str | Path, overrides: dict | None = None,
         if len(stage.scale) != 2 or stage.scale[0] > stage.scale[1]:
             raise ConfigError(f"{path}: curriculum[{i}].scale must be (min, max), "
                               f"got {stage.scale}")
+    scale = config.sampling.focus_scale
+    if len(scale) != 2 or scale[0] > scale[1]:
+        raise ConfigError(f"{path}: sampling.focus_scale must be (min, max), got {scale}")
+    for i, data in enumerate([config.data.train, *config.data.extra]):
+        where = "data.train" if i == 0 else f"data.extra[{i - 1}]"
+        if data.type != "synthetic" and (data.difficulty or data.first_sequence):
+            raise ConfigError(f"{path}: {where}: difficulty and first_sequence apply to "
+                              f"synthetic data only, not {data.type!r}")
+        if data.difficulty == "occlusion" and data.num_frames < 40:
+            raise ConfigError(f"{path}: {where}: difficulty occlusion needs num_frames >= 40 "
+                              f"(a 20-30 frame full occlusion), got {data.num_frames}")
     return config
+
+
+def class_weight_vector(weights: list[ClassWeight], names: list[str], where: str
+                        ) -> list[float]:
+    """Per class id the weight of ``weights`` (1 for classes not named); ConfigError for a
+    name not in the class table ``names``."""
+    vector = [1.0] * len(names)
+    for entry in weights:
+        if entry.name not in names:
+            raise ConfigError(f"{where}: class {entry.name!r} is not in the class table "
+                              f"({', '.join(names)})")
+        vector[names.index(entry.name)] = entry.weight
+    return vector

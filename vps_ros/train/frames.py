@@ -76,7 +76,9 @@ def open_frames(config: DatasetConfig) -> VideoDataset:
     """The dataset a config names."""
     if config.type == "synthetic":
         return SyntheticDataset(config.split, config.num_sequences, config.num_frames,
-                                config.height, config.width)
+                                config.height, config.width,
+                                first_sequence=config.first_sequence,
+                                difficulty=config.difficulty)
     if not config.path:
         raise DataError(f"dataset type {config.type!r} needs a path")
     if config.type == "rosbag2":
@@ -174,7 +176,7 @@ class ReaderFrames:
                        self.size)
 
 
-TrainFrames = FrameBank | ReaderFrames
+TrainFrames = FrameBank | ReaderFrames  # or ConcatFrames of them
 
 
 def train_frames(dataset: VideoDataset, size: tuple[int, int], limit: int = 0
@@ -191,17 +193,44 @@ def train_frames(dataset: VideoDataset, size: tuple[int, int], limit: int = 0
                      dataset.label_divisor, size)
 
 
-def pick_pair(lengths: list[int], max_gap: int, rng: np.random.Generator
+def pick_pair(lengths: list[int], max_gap: int, rng: np.random.Generator,
+              cumulative: np.ndarray | None = None, gaps: list[int] | None = None
               ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """A frame drawn uniformly over all frames of sequences of ``lengths``, and one of the
-    same sequence at most ``max_gap`` frames away (itself only in a one-frame sequence):
-    ((sequence, frame), (sequence, partner))."""
-    pick = int(rng.integers(0, sum(lengths)))
+    """A frame drawn uniformly over all frames of sequences of ``lengths`` (or in
+    proportion to frame weights whose running sum is ``cumulative``), and one of the
+    same sequence at most ``max_gap`` frames away (``gaps[s]`` for sequence s where
+    given; itself only in a one-frame sequence): ((sequence, frame), (sequence, partner))."""
+    if cumulative is None:
+        pick = int(rng.integers(0, sum(lengths)))
+    else:
+        pick = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], "right")),
+                   len(cumulative) - 1)
     s = 0
     while pick >= lengths[s]:
         pick -= lengths[s]
         s += 1
     length = lengths[s]
-    partners = [j for j in range(max(0, pick - max_gap), min(length, pick + max_gap + 1))
+    gap = gaps[s] if gaps is not None and gaps[s] else max_gap
+    partners = [j for j in range(max(0, pick - gap), min(length, pick + gap + 1))
                 if j != pick] or [pick]
     return (s, pick), (s, partners[int(rng.integers(len(partners)))])
+
+
+class ConcatFrames:
+    """Several sources of training frames as one: their sequences one after another,
+    each with the pair gap of its source (0: the augment config's)."""
+
+    def __init__(self, sources: list[TrainFrames], gaps: list[int]) -> None:
+        self.sources = sources
+        self.classes = sources[0].classes
+        self.lengths = [n for source in sources for n in source.lengths]
+        self.gaps = [gap for source, gap in zip(sources, gaps) for _ in source.lengths]
+        self._where = [(k, s) for k, source in enumerate(sources)
+                       for s in range(len(source.lengths))]
+
+    def __len__(self) -> int:
+        return sum(self.lengths)
+
+    def load(self, s: int, i: int) -> TrainFrame:
+        k, local = self._where[s]
+        return self.sources[k].load(local, i)

@@ -34,9 +34,14 @@ class Match:
 
 
 class Criterion:
-    def __init__(self, config: LossConfig, num_classes: int) -> None:
+    def __init__(self, config: LossConfig, num_classes: int,
+                 class_weights: list[float] | None = None) -> None:
+        """``class_weights`` (one per class, default 1) weight each class in the
+        classification cross-entropy and each matched segment's mask losses by its
+        class (``loss.class_weights``: rare, small classes count more)."""
         self.config = config
         self.num_classes = num_classes
+        self.class_weights = torch.tensor(class_weights or [1.0] * num_classes)
 
     def __call__(self, outputs: dict, targets: list[Target]
                  ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -97,6 +102,7 @@ class Criterion:
         for i, (target, match) in enumerate(zip(targets, matches)):
             target_classes[i, match.queries] = target.classes[match.targets]
         weight = torch.ones(self.num_classes + 1, device=class_logits.device)
+        weight[:-1] = self.class_weights.to(class_logits.device)
         weight[-1] = self.config.no_object_weight
         class_loss = F.cross_entropy(class_logits.float().flatten(0, 1), target_classes.flatten(),
                                      weight)
@@ -105,7 +111,9 @@ class Criterion:
         masks = torch.cat([t.masks[m.targets] for t, m in zip(targets, matches)])
         valid = torch.cat([t.valid.expand(len(m.targets), -1, -1)
                            for t, m in zip(targets, matches)])
-        bce, dice = mask_losses(logits.float(), masks, valid)
+        segment_classes = torch.cat([t.classes[m.targets] for t, m in zip(targets, matches)])
+        bce, dice = mask_losses(logits.float(), masks, valid,
+                                self.class_weights.to(logits.device)[segment_classes])
         # Mask-id cross-entropy: every valid pixel should be won by its segment's query.
         pixel_query = torch.stack([_pixel_queries(t, m, n) for t, m in zip(targets, matches)])
         mask_id = (F.cross_entropy(mask_logits.float(), pixel_query, ignore_index=-1)
@@ -113,9 +121,10 @@ class Criterion:
         return {"class": class_loss, "bce": bce, "dice": dice, "mask_id": mask_id}
 
 
-def mask_losses(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over masks of the per-mask BCE (mean over valid pixels) and dice loss."""
+def mask_losses(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                mask_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over masks of the per-mask BCE (mean over valid pixels) and dice loss, each
+    mask's losses multiplied by its ``mask_weights`` entry (default 1)."""
     if len(logits) == 0:
         zero = logits.sum() * 0
         return zero, zero
@@ -127,6 +136,8 @@ def mask_losses(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
     probs = logits.sigmoid() * weight
     targets = targets * weight
     dice = 1 - (2 * (probs * targets).sum(-1) + 1) / (probs.sum(-1) + targets.sum(-1) + 1)
+    if mask_weights is not None:
+        bce, dice = bce * mask_weights, dice * mask_weights
     return bce.mean(), dice.mean()
 
 

@@ -27,24 +27,40 @@ from ..errors import ConfigError, VpsRosError
 from .batch import Batch, PairSample, collate, make_pair
 from .config import StageConfig, TrainConfig
 from .frames import TrainFrames, pick_pair
+from .sampling import ClassSampler
 
 
 class PairDataset(Dataset):
     """Items are ``(step, slot)``; each is one augmented pair of frames of one sequence."""
 
-    def __init__(self, frames: TrainFrames, config: TrainConfig) -> None:
+    def __init__(self, frames: TrainFrames, config: TrainConfig,
+                 sampler: ClassSampler | None = None,
+                 cumulative: np.ndarray | None = None) -> None:
+        """``sampler`` and the running sum of frame weights ``cumulative`` draw frames by
+        class (:mod:`.sampling`); without them frames are drawn uniformly."""
         self.frames = frames
         self.config = config
+        self.sampler = sampler
+        self.cumulative = cumulative
 
     def __getitem__(self, item: tuple[int, int]) -> PairSample:
         step, slot = item
         return self.sample(step, slot, self.config.stage_of(step))
 
     def sample(self, step: int, slot: int, stage: StageConfig) -> PairSample:
-        rng = np.random.default_rng([self.config.seed, step, slot])
-        (s, i), (_, j) = pick_pair(self.frames.lengths, self.config.augment.max_pair_gap, rng)
-        return make_pair((self.frames.load(s, i), self.frames.load(s, j)), stage,
-                         self.config.augment, rng)
+        config = self.config
+        rng = np.random.default_rng([config.seed, step, slot])
+        (s, i), (_, j) = pick_pair(self.frames.lengths, config.augment.max_pair_gap, rng,
+                                   self.cumulative, getattr(self.frames, "gaps", None))
+        pair = (self.frames.load(s, i), self.frames.load(s, j))
+        if self.sampler is not None and config.sampling.focus_crop \
+                and rng.random() < config.sampling.focus_crop:
+            centers = self.sampler.focus_centers(pair, rng)
+            if centers[0] is not None or centers[1] is not None:
+                scale = config.sampling.focus_scale
+                return make_pair(pair, stage, config.augment, rng, centers,
+                                 (scale[0], scale[1]))
+        return make_pair(pair, stage, config.augment, rng)
 
 
 @dataclass(frozen=True)

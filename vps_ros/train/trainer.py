@@ -34,11 +34,12 @@ from ..model.hf_backbone import resolve_backbone
 from ..model.network import KMaXNet
 from ..model.segmenter import Segmenter
 from .batch import Batch, collate
-from .config import StageConfig, TrainConfig
+from .config import StageConfig, TrainConfig, class_weight_vector
 from .distributed import Distributed
 from .events import EventLog
-from .frames import open_frames, train_frames
+from .frames import ConcatFrames, TrainFrames, open_frames, train_frames
 from .losses import Criterion
+from .sampling import ClassSampler
 from .stream import PairDataset, Shard, make_loader, next_batch
 from .validate import panoptic_quality_of
 
@@ -75,8 +76,12 @@ class Trainer:
         train = train_data if train_data is not None else open_frames(config.data.train)
         self.classes = train.classes
         self.label_divisor = train.label_divisor
-        self.frames = train_frames(train, config.model.input_size, config.data.train.max_frames)
-        self.pairs = PairDataset(self.frames, config)
+        self.frames = self._training_frames(train)
+        self.sampler = ClassSampler(config.sampling, [c.name for c in self.classes])
+        cumulative = (self.sampler.cumulative_weights(self.frames)
+                      if self.sampler.active else None)
+        self.pairs = PairDataset(self.frames, config, self.sampler if self.sampler.active
+                                 else None, cumulative)
         self.val_data = val_data if val_data is not None else open_frames(config.data.val)
         if self.val_data.classes != self.classes:
             raise DataError(f"validation data has class table {self.val_data.classes.name!r}, "
@@ -91,7 +96,12 @@ class Trainer:
         # channels_last like the batches, so DDP's gradient buckets match the gradients
         self.net.to(self.device, memory_format=torch.channels_last)
         self.model = self.dist.wrap(self.net, config.distributed.sync_batchnorm)
-        self.criterion = Criterion(config.loss, len(self.classes))
+        if config.init:
+            self._load_init(Path(config.init))
+        self.criterion = Criterion(config.loss, len(self.classes),
+                                   class_weight_vector(config.loss.class_weights,
+                                                       [c.name for c in self.classes],
+                                                       "loss.class_weights"))
         self.optimizer = torch.optim.AdamW(
             _param_groups(self.net, config.optim.weight_decay, config.optim.backbone_lr_ratio),
             lr=config.optim.lr)
@@ -106,6 +116,32 @@ class Trainer:
         self.best_pq = -1.0
         self.history: list[dict] = []
         self.seconds = 0.0
+
+    def _training_frames(self, train: VideoDataset) -> TrainFrames:
+        """data.train and data.extra as one source of frames (one class table)."""
+        data = self.config.data
+        size = self.config.model.input_size
+        first = train_frames(train, size, data.train.max_frames)
+        if not data.extra:
+            return first
+        sources, gaps = [first], [data.train.max_pair_gap]
+        for k, extra in enumerate(data.extra):
+            dataset = open_frames(extra)
+            if dataset.classes != train.classes:
+                raise DataError(f"data.extra[{k}] has class table {dataset.classes.name!r}, "
+                                f"data.train {train.classes.name!r}")
+            sources.append(train_frames(dataset, size, extra.max_frames))
+            gaps.append(extra.max_pair_gap)
+        return ConcatFrames(sources, gaps)
+
+    def _load_init(self, path: Path) -> None:
+        """The weights of checkpoint ``path`` (config.init), checked like a resume's."""
+        checkpoint = load_checkpoint(path, self.classes)
+        if checkpoint.net.config != self.model_config:
+            raise CheckpointError(f"{path} (init): written for another model config than "
+                                  f"{self.config_path or 'this run'}'s")
+        self.net.load_state_dict(checkpoint.net.state_dict())
+        log.info("initialised from %s", path)
 
     # ---------------------------------------------------------------- resume
 

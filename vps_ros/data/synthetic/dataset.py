@@ -169,7 +169,11 @@ class SyntheticDataset:
     frame_rate = FRAME_RATE_HZ
 
     def __init__(self, split: str, num_sequences: int, num_frames: int, height: int = 256,
-                 width: int = 512, *, min_visible_area: int | None = None) -> None:
+                 width: int = 512, *, min_visible_area: int | None = None,
+                 first_sequence: int = 0, difficulty: str = "") -> None:
+        """``first_sequence`` shifts the seeds (sequence i: split base + first_sequence + i);
+        ``difficulty`` gives the sequences another split's events (e.g. ``occlusion``
+        events on ``train`` seeds, for training)."""
         if split not in SPLIT_SEED_BASE:
             raise ConfigError(f"unknown synthetic split {split!r}; choose one of "
                               f"{', '.join(SPLIT_SEED_BASE)}")
@@ -179,7 +183,14 @@ class SyntheticDataset:
             raise ConfigError(f"num_frames must be >= 1, got {num_frames}")
         if height < 32 or width < 64:
             raise ConfigError(f"image size {width}x{height} is too small (at least 64x32)")
-        if split == "occlusion" and num_frames < MIN_OCCLUSION_FRAMES:
+        if not 0 <= first_sequence <= SEEDS_PER_SPLIT - num_sequences:
+            raise ConfigError(f"first_sequence must be 0..{SEEDS_PER_SPLIT - num_sequences} "
+                              f"for {num_sequences} sequences, got {first_sequence}")
+        if difficulty not in ("", "standard", *DIFFICULTY):
+            raise ConfigError(f"unknown synthetic difficulty {difficulty!r}; choose one of "
+                              f"standard, occlusion")
+        difficulty = {"": split, "standard": "train"}.get(difficulty, difficulty)
+        if difficulty == "occlusion" and num_frames < MIN_OCCLUSION_FRAMES:
             raise ConfigError(f"the occlusion split needs at least {MIN_OCCLUSION_FRAMES} frames "
                               f"per sequence (a 20-30 frame full occlusion with the thing seen "
                               f"before and after), got {num_frames}")
@@ -192,7 +203,8 @@ class SyntheticDataset:
             scale = height * width / REFERENCE_AREA
             min_visible_area = max(2, round(REFERENCE_MIN_VISIBLE * scale))
         self.min_visible_area = int(min_visible_area)
-        self.difficulty = DIFFICULTY[split]
+        self.first_sequence = first_sequence
+        self.difficulty = DIFFICULTY[difficulty]
         self._cache: OrderedDict[int, SyntheticSequence] = OrderedDict()
 
     @property
@@ -200,7 +212,7 @@ class SyntheticDataset:
         return [f"{i:04d}" for i in range(self.num_sequences)]
 
     def seed(self, index: int) -> int:
-        return SPLIT_SEED_BASE[self.split] + index
+        return SPLIT_SEED_BASE[self.split] + self.first_sequence + index
 
     def sequence(self, index: int) -> SyntheticSequence:
         """Sequence ``index`` (the last few are kept, so random access stays cheap)."""
