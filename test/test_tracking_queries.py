@@ -184,3 +184,14 @@ def test_videomt_re_identifies_a_thing_that_was_out_of_view(videomt, tmp_path):
         if not same:
             old = {t for _, t in before[2].values()}
             assert not old & {t for _, t in after.values()}
+
+
+def test_videomt_segments_carry_no_query_on_the_frame_its_queries_start_afresh(videomt):
+    """One camera, then two (the node's batch grew): the carried queries restart, so
+    no query holds what it held in the stream's previous frame; the next batch of two
+    carries them again."""
+    segmenter = open_segmenter(str(videomt), LoadOptions(postprocess=LOOSE))
+    image = next(iter(ToyVideos(1, 1, 64, 64, seed=3))).image
+    assert segmenter.segment([image])[0].queries is not None
+    assert all(s.queries is None for s in segmenter.segment([image, image]))
+    assert all(s.queries is not None for s in segmenter.segment([image, image]))

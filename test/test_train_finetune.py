@@ -96,12 +96,31 @@ def test_fine_tuning_lowers_the_models_own_loss_and_saves_a_folder_the_node_open
         assert load_file(final / "model.safetensors")["attn_mask_probs"].max() == 0
 
 
-def test_a_folder_of_a_model_it_cannot_fine_tune_gets_one_line_and_exit_2(tmp_path, capsys):
-    folder = hf_models.save_oneformer(tmp_path / "oneformer")
+@pytest.mark.parametrize("make, edit, message", [
+    (lambda tmp: hf_models.save_oneformer(tmp / "oneformer"), {},
+     "pretrained '{folder}': a oneformer model cannot be fine-tuned by vps-ros train; it "
+     "fine-tunes mask2former, eomt, videomt models"),
+    (lambda tmp: hf_models.save_eomt(tmp / "eomt"), {},
+     "curriculum[0].crop [64, 128]: a eomt model takes 64x64 input only"),
+    (lambda tmp: hf_models.save_mask2former(tmp / "m2f"), {"loss": {"class_weight": 1.0}},
+     "loss: kMaX training settings; a fine-tuning recipe uses the model's own"),
+])
+def test_a_recipe_it_cannot_run_gets_one_line_and_exit_2(tmp_path, capsys, make, edit,
+                                                         message):
+    folder = make(tmp_path)
     recipe = _recipe(tmp_path, folder, 1, [64, 128])
+    recipe.write_text(yaml.safe_dump({**yaml.safe_load(recipe.read_text()), **edit}))
     capsys.readouterr()
     assert cli.main(["train", "--config", str(recipe)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"pretrained '{folder}': a oneformer model cannot be fine-tuned" in err
-    assert "mask2former, eomt, videomt" in err
+    assert message.format(folder=folder) in err
+
+
+def test_the_shipped_recipe_is_a_fine_tuning_one():
+    from vps_ros.resources import config_path
+    from vps_ros.train.finetune import FinetuneConfig
+    from vps_ros.train.recipes import load_recipe
+    config = load_recipe(config_path("finetune_synthetic.yaml"))
+    assert isinstance(config, FinetuneConfig) and config.pretrained
+    assert all(stage.crop[0] == stage.crop[1] for stage in config.curriculum)

@@ -14,7 +14,7 @@ import logging
 
 from ..errors import VpsRosError
 from ..train.distributed import Distributed, launched_rank
-from ..train.recipes import load_recipe, make_trainer
+from ..train.recipes import load_recipe, make_trainer, output_paths
 from .exits import run_command
 from .paths import check_outputs
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                                                ("out_dir", args.out_dir),
                                                ("export", args.export)) if value is not None}
     config = load_recipe(args.config, overrides)
-    check_outputs(files={"export": config.export}, folders={"out_dir": config.out_dir})
+    check_outputs(**output_paths(config))
     dist = Distributed.from_environment(config.device, config.distributed.timeout_minutes)
     try:
         trainer = make_trainer(config, str(args.config), dist=dist)

@@ -15,6 +15,8 @@ from .trainer import Trainer
 
 #: Trainer of each recipe kind.
 TRAINERS: dict[type, type] = {TrainConfig: Trainer, FinetuneConfig: FinetuneTrainer}
+#: What ``export`` names: a checkpoint file (kMaX) or a model folder (fine-tuning).
+EXPORTS: dict[type, str] = {TrainConfig: "files", FinetuneConfig: "folders"}
 
 
 def load_recipe(path: str | Path, overrides: dict | None = None) -> TrainConfig:
@@ -31,3 +33,12 @@ def make_trainer(config: TrainConfig, config_path: str = "",
                  dist: Distributed | None = None, **data: Any):
     """The trainer of ``config``'s kind (``data``: train_data/val_data for tests)."""
     return TRAINERS[type(config)](config, config_path, dist=dist, **data)
+
+
+def output_paths(config: TrainConfig) -> dict[str, dict[str, str | None]]:
+    """The outputs of a run of ``config``, as :func:`~vps_ros.commands.paths.check_outputs`
+    takes them (``export`` only when set)."""
+    outputs: dict[str, dict[str, str | None]] = {"files": {},
+                                                 "folders": {"out_dir": config.out_dir}}
+    outputs[EXPORTS[type(config)]]["export"] = config.export or None
+    return outputs
