@@ -108,3 +108,53 @@ def test_identical_segments_on_hand_made_masks():
                              config)
         assert expected.num_segments >= 3
         assert_same(got, expected)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_identical_segments_on_many_random_inputs(seed):
+    """Random grids at integer scales 1..4 and none, random thresholds and settings."""
+    rng = np.random.default_rng(1000 + seed)
+    grid, scale = [(32, 64), (40, 48), (64, 128), (24, 40)][seed % 4], [1, 2, 3, 4][seed // 4 % 4]
+    size = (grid[0] * scale, grid[1] * scale) if seed < 20 else (grid[0] * 2 + 1, grid[1] * 3)
+    config = PostprocessConfig(class_threshold=float(rng.uniform(0.1, 0.6)),
+                               mask_threshold=float(rng.uniform(0.3, 0.8)),
+                               overlap_threshold=float(rng.uniform(0.2, 0.9)),
+                               min_area_thing=int(rng.integers(0, 40)),
+                               min_area_stuff=int(rng.integers(0, 80)),
+                               merge_stuff=bool(seed % 2), split_things=bool(seed % 3),
+                               max_segments=int(rng.integers(5, 60)))
+    queries = int(rng.integers(5, 60))
+    is_thing = np.array([False, False, False, True, True, True])
+    class_logits = torch.from_numpy(rng.normal(size=(queries, 7)).astype(np.float32) * 3)
+    got, expected = both(class_logits, smooth_logits(rng, queries, *grid),
+                         torch.from_numpy(rng.normal(size=(queries, 4)).astype(np.float32)),
+                         is_thing, size, config)
+    assert_same(got, expected)
+
+
+def test_identical_segments_when_many_logits_lie_exactly_on_the_threshold():
+    """Logits in steps of 0.25 with the threshold at logit 0: many resized values are
+    exactly on it, where the side is decided by torch's own resize."""
+    rng = np.random.default_rng(7)
+    masks = torch.from_numpy(np.round(rng.normal(size=(20, 16, 32)) * 2).astype(np.float32) / 4)
+    class_logits = torch.from_numpy(rng.normal(size=(20, 5)).astype(np.float32) * 3)
+    config = PostprocessConfig(class_threshold=0.1, mask_threshold=0.5, overlap_threshold=0.1,
+                               min_area_thing=0, min_area_stuff=0)
+    for size in [(32, 64), (64, 128)]:
+        got, expected = both(class_logits, masks, torch.ones(20, 3), np.array([0, 0, 1, 1], bool),
+                             size, config)
+        assert expected.num_segments >= 3
+        assert_same(got, expected)
+
+
+def test_identical_segments_on_more_real_frames(shipped_outputs):
+    """The shipped model on frames of the val split, at the shipped thresholds."""
+    segmenter, _ = shipped_outputs
+    images = np.stack([frame.image for frame in SyntheticDataset("val", 4, 3)])
+    out = segmenter.predict(images)
+    for i in range(len(images)):
+        got, expected = both(out["class_logits"][i], out["mask_logits"][i],
+                             out["embeddings"][i], segmenter.classes.is_thing_lut,
+                             segmenter.input_size, segmenter.postprocess)
+        assert expected.num_segments >= 5
+        assert_same(got, expected)

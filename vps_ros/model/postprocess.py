@@ -11,6 +11,8 @@ when they are too small.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 import torch
@@ -20,7 +22,6 @@ from scipy import ndimage
 from ..types import FrameSegments
 from .config import PostprocessConfig
 
-TILE = 8  # mask-grid pixels per side of the tiles whose pixels are pasted exactly
 # Relative margin around the mask threshold within which an upsampled logit is computed
 # exactly: a bilinear value is a convex combination of four logits, rounded a few ulps
 # (~1e-7 relative) at most, so farther than this from the threshold its side is known.
@@ -58,14 +59,13 @@ def merge_masks(class_logits: torch.Tensor, mask_logits: torch.Tensor,
     segment_map = paste(logits[rows], np.asarray(segment_of_row, np.int32), threshold, size)
     kept = candidates.cpu().numpy()[founders]
     labels, scores = labels.cpu().numpy(), scores.cpu().numpy()
-    query_of = kept
-    if config.split_things and len(kept):
-        segment_map, origin = split_parts(segment_map, is_thing[labels[kept]],
-                                          config.min_area_thing, config.max_segments)
-        query_of = np.append(kept, np.full(len(origin) - len(kept), -1))
-        kept = kept[origin]
+    segment_map, origin, areas, boxes = split_parts(
+        segment_map, is_thing[labels[kept]], config.min_area_thing, config.max_segments,
+        config.split_things)
+    query_of = np.append(kept, np.full(len(origin) - len(kept), -1))
+    kept = kept[origin]
     embeddings = embeddings[torch.from_numpy(kept).to(embeddings.device)].float()
-    return segments_from_map(segment_map, labels[kept], scores[kept], is_thing,
+    return measured_segments(segment_map, areas, boxes, labels[kept], scores[kept], is_thing,
                              F.normalize(embeddings, dim=-1).cpu().numpy(),
                              query_of.astype(np.int64) if queries else None)
 
@@ -79,81 +79,88 @@ def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
     exceeds ``threshold``, -1 if none does.
 
     Resizing every row to ``size`` would cost most of the merge, yet a resized logit is
-    a convex combination of the 3x3 mask-grid logits around its source pixel: where all
+    a convex combination of the 3x3 mask-grid logits around its source cell: where all
     of them are clearly above (or all below) the threshold, its side is known without
-    resizing. Only the tiles of the grid where a row may hold a pixel before the first
-    row sure to hold it are resized, each with a one-pixel halo and only for the rows in
-    doubt there, by the same :func:`torch.nn.functional.interpolate` at the same scale:
-    the same values as resizing the whole map (tested against it), a fraction of the
-    work.
+    resizing. Only the (row, cell) pairs where the row may hold a pixel of the cell
+    before the first row sure to hold it are resized, pixel by pixel, with the bilinear
+    weights of an integer scale (:func:`_children`); a value within rounding of the
+    threshold (a few in a frame at most) is taken from torch's own resize of its row.
+    So the map equals the one of resizing every row with
+    :func:`torch.nn.functional.interpolate` (tested against it) at a fraction of the work.
     """
     height, width = size
-    lut = np.append(segment_of_row, -1).astype(np.int32)   # row R (none) -> void
+    lut = np.full(max(256, len(segment_of_row) + 1), -1, np.int32)
+    lut[:len(segment_of_row)] = segment_of_row        # row R (none) and beyond -> void
     if len(logits) == 0:
         return np.full(size, -1, np.int32)
-    h, w = logits.shape[-2:]
+    count, h, w = logits.shape
     scale = height // h
-    if (h * scale, w * scale) != (height, width) or scale & (scale - 1):
-        # Not a power-of-two scale: tile offsets would not map to the same weights.
+    if (h * scale, w * scale) != (height, width) or count >= 255:
+        # No integer scale (or too many rows for a uint8 index): resize every row.
         full = F.interpolate(torch.from_numpy(logits)[None], size=size, mode="bilinear",
                              align_corners=False)[0]
         return np.take(lut, _first_index(full.numpy() > threshold))
     margin = MARGIN * (1.0 + max(float(logits.max()), -float(logits.min())))
-    tiles_h, tiles_w = -(-h // TILE), -(-w // TILE)
-    padded = logits
-    if (h, w) != (tiles_h * TILE, tiles_w * TILE):  # below the threshold past the grid
-        padded = np.full((len(logits), tiles_h * TILE, tiles_w * TILE),
-                         threshold - 2 * margin, np.float32)
-        padded[:, :h, :w] = logits
-    sure = _neighbourhood(padded > threshold + margin, cv2.erode)    # all children hold
-    maybe = _neighbourhood(padded > threshold - margin, cv2.dilate)  # some child may hold
+    sure = _neighbourhood(logits > threshold + margin, cv2.erode)    # all children hold
+    maybe = _neighbourhood(logits > threshold - margin, cv2.dilate)  # some child may hold
     first_sure = _first_index(sure)
-    first = cv2.resize(first_sure, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    unsure = _first_index(maybe) < first_sure
-    if unsure.any():
-        tiles = np.argwhere(_tile_any(unsure))
-        doubt = _tile_any(maybe & ~sure)[:, tiles[:, 0], tiles[:, 1]]
-        _resolve_tiles(first, logits, threshold, scale, tiles, doubt)
-    return np.take(lut, first[:height, :width])
+    first = (cv2.resize(first_sure, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+             if scale > 1 else first_sure.copy())
+    doubt = np.flatnonzero(maybe & (first_sure > np.arange(count, dtype=np.uint8)[:, None, None]))
+    if len(doubt):
+        rows, pixels = _holders(logits, doubt, threshold, margin * 1e-2, size, scale)
+        np.minimum.at(first.reshape(-1), pixels, rows.astype(np.uint8))
+    return cv2.LUT(first, lut[:256])
 
 
-def _resolve_tiles(first: np.ndarray, values: np.ndarray, threshold: float, scale: int,
-                   tiles: np.ndarray, doubt: np.ndarray) -> None:
-    """Lower ``first`` (the first row sure to hold each pixel, padded to whole tiles) in
-    ``tiles`` (T, 2) to the first row holding the pixel, resizing the rows in ``doubt``
-    (R, T) exactly."""
-    h, w = values.shape[1:]
-    size = TILE * scale
-    k, row = np.nonzero(doubt.T)                      # sorted by tile
-    y0, x0 = tiles[k, 0] * TILE, tiles[k, 1] * TILE
-    y1, x1 = np.minimum(y0 + TILE, h), np.minimum(x0 + TILE, w)
-    # A one-pixel halo where the map goes on; none at its borders, where the resize
-    # clamps its source just as it does on the whole map.
-    top, bottom = (y0 > 0).astype(int), (y1 < h).astype(int)
-    left, right = (x0 > 0).astype(int), (x1 < w).astype(int)
-    kinds, group = np.unique(((((top * 9 + y1 - y0) * 2 + bottom) * 2 + left) * 9 + x1 - x0)
-                             * 2 + right, return_inverse=True)
-    by_tile = first.reshape(len(first) // size, size, -1, size).transpose(0, 2, 1, 3)
-    lowest = by_tile[tiles[:, 0], tiles[:, 1]]
-    for index in range(len(kinds)):  # one kind of crop each; a tile is of one kind
-        pick = np.flatnonzero(group == index)
-        t, b, lft, r = top[pick[0]], bottom[pick[0]], left[pick[0]], right[pick[0]]
-        th, tw = (y1[pick[0]] - y0[pick[0]]) * scale, (x1[pick[0]] - x0[pick[0]]) * scale
-        windows = np.lib.stride_tricks.sliding_window_view(
-            values, (t + th // scale + b, lft + tw // scale + r), axis=(1, 2))
-        crops = torch.from_numpy(windows[row[pick], y0[pick] - t, x0[pick] - lft])
-        full = F.interpolate(crops[None], scale_factor=None,
-                             size=(crops.shape[1] * scale, crops.shape[2] * scale),
-                             mode="bilinear", align_corners=False)[0]
-        inside = full[:, t * scale:t * scale + th, lft * scale:lft * scale + tw].numpy()
-        # The first row holding each pixel, over the rows in doubt of each tile.
-        holder = np.where(inside > threshold, row[pick, None, None].astype(first.dtype),
-                          np.iinfo(first.dtype).max)
-        starts = np.flatnonzero(np.diff(k[pick], prepend=-1))
-        tile = k[pick[starts]]
-        lowest[tile, :th, :tw] = np.minimum(lowest[tile, :th, :tw],
-                                            np.minimum.reduceat(holder, starts, axis=0))
-    by_tile[tiles[:, 0], tiles[:, 1]] = lowest
+def _holders(logits: np.ndarray, doubt: np.ndarray, threshold: float, near: float,
+             size: tuple[int, int], scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, output pixel) pairs among the children of the flat (row, cell) indices
+    ``doubt`` whose resized logit exceeds ``threshold``.
+
+    A child's value is the bilinear blend of its cell and the neighbours towards it
+    (clamped at the borders, where the resize clamps its source); it differs from
+    torch's by rounding only, so where it is within ``near`` of the threshold torch's
+    resize of that row decides."""
+    count, h, w = logits.shape
+    width = size[1]
+    rows, cell = np.divmod(doubt, h * w)
+    cy, cx = np.divmod(cell, w)
+    flat = logits.reshape(-1)
+    step, weight = _children(scale)
+    steps = {0, *step.tolist()}
+    y_index = {d: rows * (h * w) + np.clip(cy + d, 0, h - 1) * w for d in steps}
+    x_index = {d: np.clip(cx + d, 0, w - 1) for d in steps}
+    values = {(dy, dx): flat[y_index[dy] + x_index[dx]] for dy in steps for dx in steps}
+    limit = np.float32(threshold)
+    found_rows, found_pixels = [], []
+    for a in range(scale):
+        dy, fy = int(step[a]), weight[a]
+        for b in range(scale):
+            dx, fx = int(step[b]), weight[b]
+            top = (1 - fx) * values[0, 0] + fx * values[0, dx]
+            bottom = (1 - fx) * values[dy, 0] + fx * values[dy, dx]
+            value = (1 - fy) * top + fy * bottom
+            pixel = (cy * scale + a) * width + cx * scale + b
+            close = np.flatnonzero(np.abs(value - limit) <= near)
+            for row in np.unique(rows[close]):
+                exact = F.interpolate(torch.from_numpy(logits[row])[None, None], size=size,
+                                      mode="bilinear", align_corners=False).reshape(-1)
+                pick = close[rows[close] == row]
+                value[pick] = exact.numpy()[pixel[pick]]
+            hold = np.flatnonzero(value > limit)
+            found_rows.append(rows[hold])
+            found_pixels.append(pixel[hold])
+    return np.concatenate(found_rows), np.concatenate(found_pixels)
+
+
+@lru_cache(maxsize=8)
+def _children(scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each child offset 0..scale-1 of a cell: the neighbour cell its bilinear
+    source leans to (-1, 0, +1) and that neighbour's weight (align_corners=False: the
+    child at offset a samples the grid at cell + (a + 0.5) / scale - 0.5)."""
+    frac = (np.arange(scale) + 0.5) / scale - 0.5
+    return np.sign(frac).astype(np.int64), np.abs(frac).astype(np.float32)
 
 
 def _first_index(masks: np.ndarray) -> np.ndarray:
@@ -176,29 +183,32 @@ def _neighbourhood(masks: np.ndarray, morphology) -> np.ndarray:
     return out.view(bool)
 
 
-def _tile_any(mask: np.ndarray) -> np.ndarray:
-    """Whether any pixel of each TILE x TILE tile of (..., h, w) bool masks is set (h, w
-    multiples of TILE): a tile's rows of 8 bools read as one 64-bit word."""
-    *lead, h, w = mask.shape
-    words = np.ascontiguousarray(mask).view(np.uint64)        # (..., h, w / 8)
-    return words.reshape(*lead, h // TILE, TILE, w // TILE).any(-2)
-
-
 def split_parts(segment_map: np.ndarray, thing: np.ndarray, min_area: int,
-                max_segments: int) -> tuple[np.ndarray, np.ndarray]:
+                max_segments: int, split: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every thing segment's disconnected parts (8-connected) of at least ``min_area``
-    pixels, but its largest, as new segments numbered after the existing ones.
+    pixels, but its largest, as new segments numbered after the existing ones (with
+    ``split``; without, the map as it is), and every segment's area and box.
 
     Smaller parts become void: stray blobs, which would otherwise stretch the segment's
     box across the image (val PQ 68.3 against 67.9 when they stay). Returns the new map
-    (``segment_map`` is changed in place) and, per segment, the segment it came from.
+    (``segment_map`` is changed in place), per segment the segment it came from, the
+    areas and the (x0, y0, x1, y1) boxes (:func:`boxes_of`'s): measured once on the map
+    before the split, and from the parts' statistics for the segments it changes.
     """
-    origin = list(range(len(thing)))
-    boxes = ndimage.find_objects(segment_map + 1, len(thing))
-    for k in np.flatnonzero(thing):
-        if boxes[k] is None:
+    n = len(thing)
+    origin = list(range(n))
+    areas = np.bincount(segment_map.ravel() + 1, minlength=n + 1)[1:n + 1].astype(np.int64)
+    found = ndimage.find_objects(segment_map + 1, n)
+    boxes = np.zeros((n, 4), np.int64)
+    for k, where in enumerate(found):
+        if where is not None:
+            boxes[k] = (where[1].start, where[0].start, where[1].stop, where[0].stop)
+    new_areas, new_boxes = [], []
+    for k in np.flatnonzero(thing) if split else ():
+        if found[k] is None:
             continue
-        window = segment_map[boxes[k]]
+        window = segment_map[found[k]]
         mask = window == k
         count, parts, stats, _ = cv2.connectedComponentsWithStats(
             mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
@@ -208,15 +218,30 @@ def split_parts(segment_map: np.ndarray, thing: np.ndarray, min_area: int,
         # Largest first; among equal sizes, the part met first in raster order.
         top = stats[1:, cv2.CC_STAT_TOP]
         start = top * window.shape[1] + (parts[top] == np.arange(1, count)[:, None]).argmax(1)
+        part_boxes = np.stack([stats[1:, cv2.CC_STAT_LEFT], top,
+                               stats[1:, cv2.CC_STAT_LEFT] + stats[1:, cv2.CC_STAT_WIDTH],
+                               top + stats[1:, cv2.CC_STAT_HEIGHT]], 1).astype(np.int64)
+        part_boxes += boxes[k, :2].tolist() * 2
         segment_of_part = np.full(count, k, np.int32)   # part labels from 1
-        for part in np.lexsort((start, -sizes))[1:]:
+        order = np.lexsort((start, -sizes))
+        stays = [order[0]]
+        for part in order[1:]:
             if sizes[part] < min_area:
                 segment_of_part[part + 1] = -1
             elif len(origin) < max_segments:
                 segment_of_part[part + 1] = len(origin)
                 origin.append(k)
+                new_areas.append(sizes[part])
+                new_boxes.append(part_boxes[part])
+            else:
+                stays.append(part)
+        areas[k] = sizes[stays].sum()
+        boxes[k] = (*part_boxes[stays, :2].min(0), *part_boxes[stays, 2:].max(0))
         window[mask] = segment_of_part[parts[mask]]
-    return segment_map, np.asarray(origin, np.int64)
+    if new_areas:
+        areas = np.append(areas, new_areas)
+        boxes = np.concatenate([boxes, np.stack(new_boxes)])
+    return segment_map, np.asarray(origin, np.int64), areas, boxes
 
 
 def _select(masks: np.ndarray, labels: list[int], is_thing: np.ndarray, pixel_area: float,
@@ -286,16 +311,27 @@ def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np
     """
     n = len(class_ids)
     areas = np.bincount(segment_map.ravel() + 1, minlength=n + 1)[1:].astype(np.int64)
+    return measured_segments(segment_map, areas, boxes_of(segment_map, n), class_ids, scores,
+                             is_thing, embeddings, queries)
+
+
+def measured_segments(segment_map: np.ndarray, areas: np.ndarray, boxes: np.ndarray,
+                      class_ids: np.ndarray, scores: np.ndarray, is_thing: np.ndarray,
+                      embeddings: np.ndarray, queries: np.ndarray | None = None
+                      ) -> FrameSegments:
+    """FrameSegments of a segment map whose segments' ``areas`` and ``boxes`` are known;
+    segments without pixels are dropped and the others renumbered in order."""
     present = np.flatnonzero(areas > 0)
-    if len(present) < n:
-        lut = np.full(n + 1, -1, np.int32)
+    if len(present) < len(areas):
+        lut = np.full(len(areas) + 1, -1, np.int32)
         lut[present] = np.arange(len(present), dtype=np.int32)
         segment_map = lut[segment_map]  # index -1 reads the last entry, -1
-        class_ids, scores, embeddings, areas = (class_ids[present], scores[present],
-                                                embeddings[present], areas[present])
+        class_ids, scores, embeddings, areas, boxes = (
+            class_ids[present], scores[present], embeddings[present], areas[present],
+            boxes[present])
         queries = None if queries is None else queries[present]
-    boxes = boxes_of(segment_map, len(present)).astype(np.float32)
     class_ids = np.asarray(class_ids, np.int32)
     return FrameSegments(segment_map.astype(np.int32, copy=False), class_ids,
                          np.asarray(scores, np.float32), is_thing[class_ids].astype(bool),
-                         boxes, areas, np.asarray(embeddings, np.float32), queries)
+                         boxes.astype(np.float32), areas.astype(np.int64),
+                         np.asarray(embeddings, np.float32), queries)
