@@ -18,6 +18,7 @@ nor costs the other cameras' frames of its batch.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
 
@@ -59,6 +61,7 @@ from .stream_stats import StreamStats
 ERROR_LOG_PERIOD_S = 5.0
 STOP_NOTICE_S = 5.0         # stop() says it is waiting for the inference thread after this
 QOS_CHECK_PERIOD_S = 1.0    # input_qos auto: seconds between looks at the publishers
+SIGNAL_POLL_S = 0.1         # the executor's longest wait: how late Ctrl-C is seen
 
 
 @dataclass
@@ -499,9 +502,18 @@ class RosLogHandler(logging.Handler):
             self._logger.info(message)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> None:
     dds = use_large_frame_profile()
-    rclpy.init(args=args)
+    # Ctrl-C and SIGTERM interrupt this thread, not rclpy's handlers, which shut the
+    # context down at once: a model call under way then published on invalid publishers
+    # (a traceback per frame). Here the node stops first: the frame under way is
+    # published, then the context goes.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = PerceptionNode()
         params.check_files(node, sys.argv if args is None else args)
@@ -516,11 +528,12 @@ def main(args: list[str] | None = None) -> None:
     package_log.propagate = False
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    if node.get_parameter("autostart").value:
-        if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
     try:
-        executor.spin()
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+        while rclpy.ok():   # a wait with a timeout: Python delivers a signal between two
+            executor.spin_once(timeout_sec=SIGNAL_POLL_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
