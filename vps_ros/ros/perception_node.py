@@ -107,6 +107,7 @@ class CameraStream:
     publishers: dict[str, Any]
     stats: StreamStats = field(default_factory=StreamStats)
     errors: Throttle = field(default_factory=lambda: Throttle(ERROR_LOG_PERIOD_S))
+    resets_log: Throttle = field(default_factory=lambda: Throttle(ERROR_LOG_PERIOD_S))
     subscription: Any = None
     objects_in_memory: int = 0
     last_bad: int = 0
@@ -380,7 +381,8 @@ class PerceptionNode(LifecycleNode):
                                        {"segment": segment_ms}, frame.rgb.shape[:2])
         if result.memory_reset:
             stream.stats.count(resets=1)
-            self.get_logger().warning(f"{stream.label}: {result.memory_reset}")
+            stream.resets_log(self.get_logger().warning,
+                              f"{stream.label}: {result.memory_reset}")
         self._publish(stream, frame, result)
         done = time.monotonic()
         stream.stats.output(done, (done - frame.received) * 1e3)
