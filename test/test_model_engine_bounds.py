@@ -7,6 +7,7 @@ torch's segments)."""
 import os
 import subprocess
 import sys
+import threading
 
 import cv2
 import numpy as np
@@ -132,3 +133,41 @@ def test_cache_errors_are_one_line_and_exit_2(tmp_path):
                                      "($VPS_ROS_CACHE) is not a folder")
     assert not_a_folder.read_text() == "x"
     assert _cli("purge", cache=tmp_path).returncode == 2   # not an action
+
+
+def test_a_new_camera_size_is_built_off_the_frame_path(checkpoint, cache, monkeypatch):
+    """background_builds (the node): the first frame of a new size runs on torch at once
+    while its session is exported and opened in a thread; later frames run on it. The
+    build is held on an event, so that frame cannot have waited for it."""
+    from vps_ros.model.engines import segmenter as engines
+    from vps_ros.model.segmenter import Segmenter
+    image = _camera(96)
+    expected = open_segmenter(str(checkpoint), LoadOptions()).segment([image])[0]
+    engine = load_segmenter(PipelineConfig(model=str(checkpoint), backend="onnxruntime",
+                                           threads=1), background_builds=True)
+    gate, real_export, torch_calls = threading.Event(), engines._cached_export, []
+
+    def held_export(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            raise AssertionError("exported on the frame path")
+        assert gate.wait(120)
+        return real_export(*args, **kwargs)
+
+    def counted(self, batch):
+        torch_calls.append(batch.shape[1:3])
+        return real_predict(self, batch)
+    real_predict = Segmenter.predict
+    monkeypatch.setattr(engines, "_cached_export", held_export)
+    monkeypatch.setattr(Segmenter, "predict", counted)
+    first = engine.segment([image])[0]                   # the build is held: torch
+    assert torch_calls == [(96, 128)] and engine.open_sizes == [(64, 128)]
+    np.testing.assert_array_equal(first.segment_map, expected.segment_map)
+    engine.segment([image])                              # still building: torch again
+    assert torch_calls == [(96, 128)] * 2
+    gate.set()
+    assert engine.wait_built(120)
+    later = engine.segment([image])[0]                   # on the new session
+    assert engine.open_sizes == [(64, 128), (96, 128)] and engine.fallback == ""
+    assert torch_calls == [(96, 128)] * 2
+    np.testing.assert_array_equal(later.segment_map, expected.segment_map)
+    assert _exports(cache) == ["64x128.onnx", "96x128.onnx"]

@@ -166,19 +166,22 @@ def _misspelled(name: str, node_name: str) -> bool:
     return closest(name, [node_name], cutoff=TYPO) is not None
 
 
-def load_segmenter(config: PipelineConfig) -> MaskSegmenter:
+def load_segmenter(config: PipelineConfig, background_builds: bool = False) -> MaskSegmenter:
     """The segmenter ``config`` names (any kind the model registry knows: see
     :mod:`vps_ros.model.registry`), with its thresholds and input size applied.
 
     A missing or bad model raises a :class:`~vps_ros.errors.VpsRosError` naming it;
-    "cuda" without a GPU runs on the CPU with a logged warning.
+    "cuda" without a GPU runs on the CPU with a logged warning. ``background_builds``:
+    an engine opens the session of a new input size in a thread, torch running that
+    size meanwhile (:class:`~vps_ros.model.engines.segmenter.EngineSegmenter`).
     """
     source = config.model or str(model_path(DEFAULT_MODEL))
     input_size = (config.input_height, config.input_width) if config.input_height else None
     return open_segmenter(source, LoadOptions(
         config.device, input_size, config.postprocess, config.compile,
         backend=config.backend, classes=config.classes, resize=config.resize,
-        threads=config.threads, precision=config.precision, limits=config.limits))
+        threads=config.threads, precision=config.precision, limits=config.limits,
+        background_builds=background_builds))
 
 
 class Pipeline:

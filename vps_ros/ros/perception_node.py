@@ -148,7 +148,7 @@ class PerceptionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             config = params.read(self)
-            self._segmenter = load_segmenter(config)
+            self._segmenter = load_segmenter(config, background_builds=True)
             self._segmenter.warm_up()
             for index, name in enumerate(config.cameras):
                 self._streams.append(self._make_stream(index, name, config))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
@@ -61,6 +62,14 @@ class EngineSegmenter(MaskSegmenter):
     recently used (a camera that comes back pays its opening again, from the export
     cache; ``on_close(size)`` is told), so cameras of ever new sizes cannot grow the
     memory without bound.
+
+    With ``background`` (and a torch network), a new size does not stall the frame
+    that brings it (an export takes seconds): its session is opened in a thread, one
+    size at a time, while frames of that size run on torch (the same network: the
+    engine's outputs agree within the export's tolerance); the first batch after it is
+    ready takes it into the sessions and runs on it. A camera-size change then costs
+    one build, off the frame path. Without it, the batch waits for the opening (a
+    replay's result does not depend on how fast an export was).
     """
 
     def __init__(self, classes: ClassTable, postprocess: PostprocessConfig, resize: str,
@@ -68,7 +77,8 @@ class EngineSegmenter(MaskSegmenter):
                  open_at: Callable[[Size], Session], fixed: bool,
                  torch_segmenter: MaskSegmenter | None = None,
                  max_sessions: int = InputLimits().engine_sessions,
-                 on_close: Callable[[Size], None] = lambda size: None) -> None:
+                 on_close: Callable[[Size], None] = lambda size: None,
+                 background: bool = False) -> None:
         super().__init__(classes, device, postprocess, resize)
         self.backend = backend
         self._input_size = input_size
@@ -79,6 +89,12 @@ class EngineSegmenter(MaskSegmenter):
         self._on_close = on_close
         self._sessions: OrderedDict[Size, Session | None] = OrderedDict(
             {input_size: open_at(input_size)})
+        self._background = background and torch_segmenter is not None
+        self._lock = threading.Lock()
+        self._building: Size | None = None          # the size whose build is under way
+        self._built: tuple[Size, Session | None] | None = None   # done, not yet taken
+        self._idle = threading.Event()
+        self._idle.set()
 
     @property
     def open_sizes(self) -> list[Size]:
@@ -103,24 +119,65 @@ class EngineSegmenter(MaskSegmenter):
         return {name: torch.from_numpy(np.concatenate([out[k] for out in outs]))
                 for k, name in enumerate(OUTPUTS)}
 
+    def wait_built(self, timeout: float | None = None) -> bool:
+        """Wait for the background build under way, if any (True: none is)."""
+        return self._idle.wait(timeout)
+
     def _session(self, size: Size) -> Session | None:
+        with self._lock:
+            built, self._built = self._built, None
+            if built is not None:
+                self._building = None
+        if built is not None:
+            self._make_room()
+            self._sessions[built[0]] = built[1]
         if size in self._sessions:
             self._sessions.move_to_end(size)
-        else:
-            while len(self._sessions) >= self._max_sessions:
-                closed, _ = self._sessions.popitem(last=False)
-                self._on_close(closed)
-                log.info("backend %s: closed the session of input %dx%d (least recently "
-                         "used of %d)", self.backend, closed[1], closed[0], self._max_sessions)
-            try:
-                self._sessions[size] = self._open_at(size)
-            except Exception as exc:  # any export or engine failure: torch for this size
-                reason = str(exc) if isinstance(exc, VpsRosError) else first_line(exc)
-                log.warning("backend %s: input %dx%d runs on torch: %s", self.backend,
-                            size[1], size[0], reason)
-                self.fallback = f"{self.backend} at {size[1]}x{size[0]}: {reason}"
-                self._sessions[size] = None
+            return self._sessions[size]
+        if self._background:
+            self._start_build(size)
+            return None
+        self._make_room()     # first: the export's cache bound may then drop its file
+        self._sessions[size] = self._opened(size)
         return self._sessions[size]
+
+    def _make_room(self) -> None:
+        """Close the least recently used sessions until one more fits."""
+        while len(self._sessions) >= self._max_sessions:
+            closed, _ = self._sessions.popitem(last=False)
+            self._on_close(closed)
+            log.info("backend %s: closed the session of input %dx%d (least recently "
+                     "used of %d)", self.backend, closed[1], closed[0], self._max_sessions)
+
+    def _opened(self, size: Size) -> Session | None:
+        """The session of ``size``; None (torch for that size, logged) if it fails."""
+        try:
+            return self._open_at(size)
+        except Exception as exc:  # any export or engine failure: torch for this size
+            reason = str(exc) if isinstance(exc, VpsRosError) else first_line(exc)
+            log.warning("backend %s: input %dx%d runs on torch: %s", self.backend,
+                        size[1], size[0], reason)
+            self.fallback = f"{self.backend} at {size[1]}x{size[0]}: {reason}"
+            return None
+
+    def _start_build(self, size: Size) -> None:
+        """Open ``size``'s session in a thread, unless one is being built (or waits to
+        be taken): that size then starts once this one is taken."""
+        with self._lock:
+            if self._building is not None:
+                return
+            self._building = size
+            self._idle.clear()
+        log.info("backend %s: opening the session of input %dx%d in the background; "
+                 "torch runs that size meanwhile", self.backend, size[1], size[0])
+        threading.Thread(target=self._build, args=(size,), daemon=True,
+                         name=f"engine {size[1]}x{size[0]}").start()
+
+    def _build(self, size: Size) -> None:
+        session = self._opened(size)
+        with self._lock:
+            self._built = (size, session)
+        self._idle.set()
 
 
 def load(source: str, options: LoadOptions) -> EngineSegmenter:
@@ -211,7 +268,8 @@ def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> E
                            options.backend, options.device, segmenter.input_size, open_at,
                            fixed=False, torch_segmenter=segmenter,
                            max_sessions=options.limits.engine_sessions,
-                           on_close=lambda size: in_use.pop(size, None))
+                           on_close=lambda size: in_use.pop(size, None),
+                           background=options.background_builds)
 
 
 def _check_classes(source: str, table: ClassTable, options: LoadOptions) -> None:
