@@ -18,7 +18,8 @@ given the frames' segments as ``mask_labels`` / ``class_labels``.
   as the released checkpoints do.
 
 The result is a model folder (``save_pretrained``: config.json and model.safetensors,
-plus the source's preprocessor_config.json) that the model registry opens.
+plus the source's preprocessor_config.json) that the model registry opens; ``last/``
+is the same plus the optimizer and progress, for ``--resume``.
 """
 from __future__ import annotations
 
@@ -52,8 +53,13 @@ from .trainer import Trainer
 log = logging.getLogger(__name__)
 
 FINAL = "final"   # the model folder written at the end, under out_dir
+LAST = "last"     # the resume folder: the weights as a model folder, plus STATE
+STATE = "training_state.pt"   # optimizer and progress (tensors and numbers only)
+RECORD = "vps_ros_training.json"
 #: Recipe keys of a kMaX training that a fine-tuning run has no use for.
 KMAX_ONLY = ("model", "loss", "init")
+#: Recipe keys of a training config that fine-tuning does not read yet.
+NOT_READ = ("sampling", "val")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,11 @@ def check_recipe(config: FinetuneConfig, mapping: dict, path: str) -> None:
         raise ConfigError(f"{path}: {', '.join(extra)}: kMaX training settings; a "
                           "fine-tuning recipe uses the model's own architecture and loss "
                           "(weights in its config.json)")
+    unread = [key for key in NOT_READ if key in mapping] + \
+        (["data.extra"] if config.data.extra else [])
+    if unread:
+        raise ConfigError(f"{path}: {', '.join(unread)}: a fine-tuning run does not read "
+                          "them yet (it draws its pairs from data.train, uniformly)")
     if (config.input_height == 0) != (config.input_width == 0) or \
             config.input_height % 32 or config.input_width % 32:
         raise ConfigError(f"{path}: input_height and input_width: both 0 or both multiples "
@@ -200,22 +211,47 @@ class FinetuneTrainer:
         return net, torch.as_tensor(index, dtype=torch.int64)
 
     def resume(self) -> None:
-        raise ConfigError(f"{self.config_path}: a fine-tuning run cannot resume yet; start "
-                          "it again (or from its saved folder as pretrained)")
+        """Continue from ``out_dir/last/`` (the weights as a model folder, the optimizer
+        and progress in ``training_state.pt``, read with ``weights_only``)."""
+        last = self.out_dir / LAST
+        state_path = last / STATE
+        if not state_path.is_file():
+            raise ConfigError(f"{last}: no fine-tuning run to resume here (no {STATE})")
+        record = json.loads((last / RECORD).read_text())
+        if record.get("pretrained") != self.config.pretrained:
+            raise ConfigError(f"{last}: fine-tunes {record.get('pretrained')!r}, not "
+                              f"{self.config.pretrained!r} as {self.config_path or 'the recipe'}"
+                              " says")
+        # save_pretrained may store tensors under the checkpoint's own names: read the
+        # folder back as transformers does
+        saved = type(self.net).from_pretrained(last, use_safetensors=True,
+                                               local_files_only=True)
+        self.net.load_state_dict(saved.state_dict())
+        state = torch.load(state_path, map_location=self.device, weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.history = [json.loads(entry) for entry in state["history"]]
+        log.info("resumed %s at step %d", last, self.step)
 
     def run(self, stop_at: int | None = None) -> Path:
-        """Train to the end of the curriculum; return the saved model folder."""
-        if stop_at is not None:
-            raise ConfigError(f"{self.config_path}: --stop-at: a fine-tuning run cannot "
-                              "resume yet, so it runs to the end of its curriculum")
+        """Train to the end of the curriculum and return the saved model folder; with
+        ``stop_at``, stop after that step and return the resume folder."""
         total = self.config.total_steps
+        if stop_at is not None and stop_at <= self.step:
+            raise ConfigError(f"stop at step {stop_at}: fine-tuning is at step {self.step} "
+                              "already; give a later step")
+        end = total if stop_at is None else min(stop_at, total)
         try:
-            self._loop(total)
+            self._loop(end)
         except VpsRosError as exc:
             raise type(exc)(f"rank {self.dist.rank}, step {self.step + 1}: {exc}") from None
         finally:
             self.events.close()
         self.dist.barrier()
+        if self.step < total:
+            return self.out_dir / LAST
         final = self.out_dir / FINAL
         if self.dist.is_main:
             self.save(final)
@@ -227,7 +263,7 @@ class FinetuneTrainer:
         loader = make_loader(self.pairs, self.shard, self.step, end,
                              self.device.startswith("cuda") and self.config.loader.pin_memory)
         batches: Iterator[Batch] = iter(loader)
-        with tqdm(total=end, desc="fine-tune", unit="step", dynamic_ncols=True,
+        with tqdm(total=end, initial=self.step, desc="fine-tune", unit="step", dynamic_ncols=True,
                   disable=not self.dist.is_main) as bar:
             while self.step < end:
                 start = time.perf_counter()
@@ -240,6 +276,9 @@ class FinetuneTrainer:
                 self._record(loss, seconds)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
+                if self.dist.is_main and (self.step % self.config.checkpoint_every == 0
+                                          or self.step == end):
+                    self.save(self.out_dir / LAST, with_state=True)
 
     def optimize(self, batches: list[Batch]) -> float:
         """One optimizer step on this rank's micro-batches (each counts 1 / their
@@ -249,6 +288,10 @@ class FinetuneTrainer:
         if self.mask_probs is not None:
             done = (self.step + 1) / self.config.total_steps
             self.mask_probs.copy_(self.mask_start * (1.0 - done))
+        # The criterion samples points at random: the draws of a step are a function of
+        # (seed, step, rank), so a resumed run repeats an uninterrupted one.
+        torch.manual_seed(int(np.random.SeedSequence(
+            [self.config.seed, self.step, self.dist.rank]).generate_state(1)[0]))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
@@ -299,13 +342,21 @@ class FinetuneTrainer:
         if self.step % self.config.log_every == 0:
             self.events.scalars(self.step, {"loss/total": loss, "optim/lr": lr})
 
-    def save(self, folder: Path) -> Path:
-        """The model folder (safetensors), its preprocessing and how it was trained."""
+    def save(self, folder: Path, with_state: bool = False) -> Path:
+        """The model folder (safetensors), its preprocessing and how it was trained;
+        ``with_state``: also what :meth:`resume` needs."""
         self.net.save_pretrained(folder, safe_serialization=True)
+        if with_state:
+            state = {"optimizer": self.optimizer.state_dict(), "step": self.step,
+                     "seconds": self.seconds,
+                     "history": [json.dumps(entry) for entry in self.history]}
+            if self.scaler.is_enabled():
+                state["scaler"] = self.scaler.state_dict()
+            torch.save(state, folder / STATE)
         source = self.folder / "preprocessor_config.json"
         if source.is_file():
             shutil.copyfile(source, folder / "preprocessor_config.json")
-        (folder / "vps_ros_training.json").write_text(json.dumps({
+        (folder / RECORD).write_text(json.dumps({
             "pretrained": self.config.pretrained, "config_file": self.config_path,
             "steps": self.step, "train_seconds": round(self.seconds, 1),
             "classes": self.classes.name, "processes": self.dist.world_size,
