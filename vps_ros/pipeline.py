@@ -11,7 +11,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -220,7 +220,7 @@ class Pipeline:
         self._last_stamp_ns = None
 
     def step(self, image: np.ndarray, stamp_ns: int) -> TrackedFrame:
-        """The panoptic map and objects of one RGB uint8 frame."""
+        """The panoptic map and objects of one RGB uint8 frame (a batch of one)."""
         return step_batch([self], [image], [stamp_ns])[0]
 
     def track(self, segments: FrameSegments, stamp_ns: int,
@@ -264,33 +264,44 @@ class Pipeline:
                             objects, timings, reason)
 
 
+# A frame of a batch lost to its tracking: its position in the batch, and why.
+FrameLost = Callable[[int, Exception], None]
+
+
 def step_batch(pipelines: Sequence[Pipeline], images: Sequence[np.ndarray],
-               stamps_ns: Sequence[int]) -> list[TrackedFrame]:
-    """One frame for each pipeline, segmented in one model call.
+               stamps_ns: Sequence[int], lost: FrameLost | None = None
+               ) -> list[TrackedFrame | None]:
+    """One frame for each pipeline, segmented in one model call, then tracked and
+    encoded stream by stream: the one entry for a batch of frames, of the node (one
+    waiting frame per camera) and of offline replay (:meth:`Pipeline.step`).
 
     The pipelines must share one segmenter; each image goes with the pipeline at the
-    same position. Every frame's ``timings_ms["segment"]`` is the
-    batch's model time (what that frame waited for).
+    same position. Every frame's ``timings_ms["segment"]`` is the batch's model time
+    (what that frame waited for). A failing model call fails the batch. A frame whose
+    tracking fails fails the batch too, unless ``lost`` is given: then ``lost(position,
+    exception)`` is called, that frame's result is None and the others go on.
     """
-    segments, segment_ms = segment_batch(pipelines, images)
-    return [pipeline.track(s, stamp, {"segment": segment_ms}, image.shape[:2])
-            for pipeline, s, stamp, image in zip(pipelines, segments, stamps_ns, images)]
-
-
-def segment_batch(pipelines: Sequence[Pipeline], images: Sequence[np.ndarray]
-                  ) -> tuple[list[FrameSegments], float]:
-    """First half of :func:`step_batch`: (segments per image at model size, model time
-    in ms)."""
     if len(pipelines) != len(images):
         raise ValueError(f"{len(pipelines)} pipelines but {len(images)} images")
     if not pipelines:
-        return [], 0.0
+        return []
     segmenter = pipelines[0].segmenter
     if any(p.segmenter is not segmenter for p in pipelines):
         raise ValueError("pipelines batched together must share one segmenter")
     start = time.perf_counter()
     segments = segmenter.segment(list(images), at_input_resolution=False)
-    return segments, (time.perf_counter() - start) * 1e3
+    timings = {"segment": (time.perf_counter() - start) * 1e3}
+    results: list[TrackedFrame | None] = []
+    for k, (pipeline, frame, stamp, image) in enumerate(zip(pipelines, segments, stamps_ns,
+                                                            images)):
+        try:
+            results.append(pipeline.track(frame, stamp, timings, image.shape[:2]))
+        except Exception as exc:
+            if lost is None:
+                raise
+            lost(k, exc)
+            results.append(None)
+    return results
 
 
 def _stuff_objects(segments: FrameSegments) -> list[TrackedObject]:

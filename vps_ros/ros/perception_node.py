@@ -27,7 +27,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -42,10 +41,11 @@ from std_srvs.srv import SetBool, Trigger
 
 from vps_ros.errors import VpsRosError
 from vps_ros.model.limits import FrameTooLarge
+from vps_ros.model.resizing import image_at
 from vps_ros.msg import PanopticObjectArray
 from vps_ros.palette import colorize
-from vps_ros.pipeline import Pipeline, load_segmenter, segment_batch
-from vps_ros.types import FrameSegments, TrackedFrame
+from vps_ros.pipeline import Pipeline, load_segmenter, step_batch
+from vps_ros.types import TrackedFrame
 from vps_ros.visualize import overlay
 
 from . import params
@@ -343,9 +343,14 @@ class PerceptionNode(LifecycleNode):
         if not batch:
             return 0
         streams = [stream for stream, _ in batch]
+
+        def tracking_failed(position: int, exc: Exception) -> None:
+            stream = streams[position]      # this frame is lost, the others are not
+            self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
+                                    f"tracking failed: {_describe(exc)}")
         try:
-            segments, segment_ms = segment_batch([s.pipeline for s in streams],
-                                                 [frame.rgb for _, frame in batch])
+            results = step_batch([s.pipeline for s in streams], [f.rgb for _, f in batch],
+                                 [stamp_ns(f.msg.header) for _, f in batch], tracking_failed)
         except Exception as exc:  # the node keeps running; this batch is lost
             for stream in streams:
                 self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
@@ -353,13 +358,15 @@ class PerceptionNode(LifecycleNode):
             return 0
         self._model_calls += 1
         self._model_frames += len(batch)
-        self._model_ms.append(segment_ms)
-        for stream, (_, waiting), seg in zip(streams, batch, segments):
-            try:
-                self._finish(stream, waiting, seg, segment_ms)
-            except Exception as exc:  # this frame is lost, the others are not
-                self._bad_frame(stream, f"dropped a frame of {stream.topics['image']}: "
-                                        f"tracking failed: {_describe(exc)}")
+        tracked = [r for r in results if r is not None]
+        if tracked:
+            self._model_ms.append(tracked[0].timings_ms["segment"])
+        for position, ((stream, waiting), result) in enumerate(zip(batch, results)):
+            if result is not None:
+                try:
+                    self._finish(stream, waiting, result)
+                except Exception as exc:
+                    tracking_failed(position, exc)
         return len(batch)
 
     def counters(self) -> dict[str, dict[str, int]]:
@@ -375,10 +382,7 @@ class PerceptionNode(LifecycleNode):
                                      "resets")}
         return counts
 
-    def _finish(self, stream: CameraStream, frame: Waiting, segments: FrameSegments,
-                segment_ms: float) -> None:
-        result = stream.pipeline.track(segments, stamp_ns(frame.msg.header),
-                                       {"segment": segment_ms}, frame.rgb.shape[:2])
+    def _finish(self, stream: CameraStream, frame: Waiting, result: TrackedFrame) -> None:
         if result.memory_reset:
             stream.stats.count(resets=1)
             stream.resets_log(self.get_logger().warning,
@@ -395,10 +399,7 @@ class PerceptionNode(LifecycleNode):
             pubs["panoptic"].publish(image_msg(result.panoptic, "32SC1", header))
         pubs["objects"].publish(objects_msg(result, classes, header))
         if pubs["overlay"].get_subscription_count():
-            image = frame.rgb
-            if image.shape[:2] != result.panoptic.shape:
-                height, width = result.panoptic.shape
-                image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            image = image_at(frame.rgb, result.panoptic.shape)
             drawn = overlay(image, result.panoptic, classes, result.objects,
                             result.label_divisor, self._overlay_alpha)
             pubs["overlay"].publish(image_msg(drawn, "bgr8", header))
