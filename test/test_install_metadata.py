@@ -17,7 +17,7 @@ from conftest import REPO
 # Ubuntu 24.04's apt versions (ROS 2 Jazzy and Kilted), from the distribution's archive.
 UBUNTU_2404 = {"numpy": "1.26.4", "scipy": "1.11.4", "opencv-python-headless": "4.6.0.66",
                "matplotlib": "3.6.3", "pyyaml": "6.0.1", "tqdm": "4.66.2"}
-EXTRAS = {"hf", "engines", "ray", "train"}
+EXTRAS = {"hf", "engines", "ray", "train", "png"}
 # Standard-library modules that Python 3.10 lacks, or that 3.12/3.13 removed.
 NEWER_STDLIB = {"tomllib"}
 REMOVED_STDLIB = {"distutils", "imp", "asynchat", "asyncore", "smtpd", "aifc", "audioop",

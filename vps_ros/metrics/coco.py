@@ -12,6 +12,7 @@ the ground truth's area is the JSON's ``area``.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -69,8 +70,11 @@ def score_image(image: Overlaps, index: CategoryIndex) -> TubeCounts:
 def score_images(load: Callable[[int], Overlaps], count: int, index: CategoryIndex,
                  threads: int, progress: Callable[[int], None] | None = None) -> TubeCounts:
     """Per-class sums over images ``0..count-1`` read by ``load``, ``threads`` at a
-    time (PNG decoding and the array passes release the GIL); the sums are exact
-    (integers, and IoUs added in image order)."""
+    time; the sums are exact (integers, and IoUs added in image order).
+
+    Threads, not the package's process pool: PNG decoding and the array passes release
+    the GIL, so threads scale with cores (docs/benchmarks.md), and a spawned worker
+    would spend longer importing numpy than a few hundred images take."""
     def one(k: int) -> TubeCounts:
         counts = score_image(load(k), index)
         if progress is not None:
@@ -79,8 +83,8 @@ def score_images(load: Callable[[int], Overlaps], count: int, index: CategoryInd
 
     nc = len(index)
     total = TubeCounts(np.zeros(nc), *(np.zeros(nc, np.int64) for _ in range(3)))
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        for counts in pool.map(one, range(count)):
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+        for counts in (pool.map(one, range(count)) if pool else map(one, range(count))):
             total.iou[:] += counts.iou
             total.tp[:] += counts.tp
             total.fp[:] += counts.fp

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import DataError
 from .files import read_json
-from .segment_ids import SegmentLookup, read_id_png
+from .segment_ids import SegmentLookup, ids, read_id_words, runs
 
 VOID = 0
 
@@ -84,9 +84,9 @@ class CocoPanopticPairs:
         gt_ann, pred_ann = self.pairs[k]
         image = gt_ann["image_id"]
         where = f"image {image!r}"
-        gt_map = read_id_png(self.gt_folder / _key(gt_ann, "file_name", where), "panoptic PNG")
-        pred_map = read_id_png(self.pred_folder / _key(pred_ann, "file_name", where),
-                               "panoptic PNG")
+        gt_map = read_id_words(self.gt_folder / _key(gt_ann, "file_name", where), "panoptic PNG")
+        pred_map = read_id_words(self.pred_folder / _key(pred_ann, "file_name", where),
+                                 "panoptic PNG")
         if gt_map.shape != pred_map.shape:
             raise DataError(f"{where}: prediction is {pred_map.shape[1]}x{pred_map.shape[0]} "
                             f"pixels but ground truth is {gt_map.shape[1]}x{gt_map.shape[0]}")
@@ -96,15 +96,18 @@ class CocoPanopticPairs:
             _key(seg, "iscrowd", f"{where}, ground-truth segment {sid}")
             _key(seg, "area", f"{where}, ground-truth segment {sid}")
 
+        starts, lengths = runs(gt_map, pred_map)
         gt_ids = list(gt_segs) + ([] if VOID in gt_segs else [VOID])
-        g, _ = SegmentLookup(_lookup_ids(gt_ids)).rows(gt_map)
+        g, _ = SegmentLookup(_lookup_ids(gt_ids)).rows(ids(gt_map.ravel()[starts]))
         pred_ids = list(pred_segs) + ([] if VOID in pred_segs else [VOID])
-        p, stray = SegmentLookup(_lookup_ids(pred_ids)).rows(pred_map)
+        p, stray = SegmentLookup(_lookup_ids(pred_ids)).rows(ids(pred_map.ravel()[starts]))
         if stray is not None:
             raise DataError(f"{where}: predicted segment {int(stray[0])} is in the PNG but not "
                             f"in the JSON")
         n_pred = len(pred_ids)
-        joint = np.bincount((g * n_pred + p).ravel(), minlength=(len(gt_ids) + 1) * n_pred)
+        # float64 weights: exact for counts below 2^53
+        joint = np.bincount(g * n_pred + p, weights=lengths,
+                            minlength=(len(gt_ids) + 1) * n_pred).astype(np.int64)
         cells = np.flatnonzero(joint)
         pred_area = joint.reshape(-1, n_pred).sum(axis=0)
         for row, (sid, seg) in enumerate(pred_segs.items()):

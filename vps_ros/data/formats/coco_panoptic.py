@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import DataError
 from ...panoptic import id_to_rgb
 from ...types import ClassTable
-from .segment_ids import SegmentLookup, rgba_ids
+from .segment_ids import SegmentLookup, ids, rgba_words, runs
 
 
 def _segments(segments: Any, where: str) -> list[dict]:
@@ -62,20 +62,24 @@ def video_instances(frames: Iterable[tuple[str, Any]], classes: ClassTable,
 def decode(png: np.ndarray, segments: Any, instances: dict[int, int], classes: ClassTable,
            label_divisor: int, where: str) -> np.ndarray:
     """Panoptic map (package encoding) of one frame's PNG and segments_info."""
-    if png.ndim != 3:
-        raise DataError(f"{where}: expected an RGB panoptic PNG, got a single-channel image")
-    ids = rgba_ids(cv2.cvtColor(np.ascontiguousarray(png, np.uint8), cv2.COLOR_RGB2RGBA))
+    if png.ndim != 3 or png.dtype != np.uint8:
+        raise DataError(f"{where}: expected an 8-bit RGB panoptic PNG, got {png.dtype} of "
+                        f"shape {png.shape}")
+    if png.shape[2] == 3:
+        png = cv2.cvtColor(np.ascontiguousarray(png), cv2.COLOR_RGB2RGBA)
+    words = rgba_words(png)
+    starts, lengths = runs(words)
     by_id = {int(s["id"]): s for s in _segments(segments, where)}
     beyond = sorted(sid for sid in by_id if not 0 <= sid < 256 ** 3)  # no PNG colour has them
     if beyond:
         raise DataError(f"{where}: segment id(s) {beyond[:8]} are in the JSON segments_info "
                         f"but not in the PNG")
     values = list(by_id) + ([] if 0 in by_id else [0])
-    rows, stray = SegmentLookup(np.array(values, np.int64)).rows(ids)
+    rows, stray = SegmentLookup(np.array(values, np.int64)).rows(ids(words.ravel()[starts]))
     if stray is not None:
         raise DataError(f"{where}: segment id(s) {stray[:8].tolist()} are in the PNG but not "
                         f"in its JSON segments_info")
-    present = np.bincount(rows.ravel(), minlength=len(values)) > 0
+    present = np.bincount(rows, minlength=len(values)) > 0
     only_json = sorted(sid for sid, seen in zip(values, present.tolist()) if sid and not seen)
     if only_json:
         raise DataError(f"{where}: segment id(s) {only_json[:8]} are in the JSON segments_info "
@@ -92,7 +96,7 @@ def decode(png: np.ndarray, segments: Any, instances: dict[int, int], classes: C
         crowd = bool(by_id[sid].get("iscrowd", 0))
         instance = instances.get(sid, 0) if classes[category].is_thing and not crowd else 0
         lut[k] = category * label_divisor + instance
-    return lut.take(rows)
+    return np.repeat(lut.take(rows), lengths).reshape(words.shape)
 
 
 def encode(panoptic: np.ndarray, classes: ClassTable, label_divisor: int, where: str

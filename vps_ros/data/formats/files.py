@@ -20,33 +20,20 @@ import numpy as np
 from ...errors import DataError
 from ...types import ClassTable
 from ..frames import VideoFrame
+from . import png
 
 SIDECAR = "vps_ros_dataset.json"
 
 
 def read_rgb(path: Path, what: str = "image") -> np.ndarray:
     """An 8-bit colour image as RGB (H, W, 3)."""
-    data = _read(path, cv2.IMREAD_COLOR, what)
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(png.read_bgr(path, what), cv2.COLOR_BGR2RGB)
 
 
 def read_label_png(path: Path, what: str = "label PNG") -> np.ndarray:
-    """A PNG as stored: (H, W) for single-channel 8/16-bit, (H, W, 3) RGB for colour."""
-    data = _read(path, cv2.IMREAD_UNCHANGED, what)
-    if data.ndim == 3:
-        if data.shape[2] == 4:
-            data = data[..., :3]
-        return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
-    return data
-
-
-def _read(path: Path, flags: int, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
-    data = cv2.imread(str(path), flags)
-    if data is None or data.size == 0:
-        raise DataError(f"{path}: cannot decode the {what} (corrupt or not an image)")
-    return data
+    """A PNG as stored: (H, W) for single-channel 8/16-bit, (H, W, 4) RGBA for colour
+    (alpha 255 where the file has none); see :mod:`.png` for the decoder."""
+    return png.read_label(path, what)
 
 
 def write_rgb(path: Path, rgb: np.ndarray) -> None:
