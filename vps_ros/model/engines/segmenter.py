@@ -259,7 +259,10 @@ def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> E
     in_use: dict[Size, Path] = {}   # the exports of the open sessions: never deleted
 
     def open_at(size: Size) -> Session:
-        path = _cached_export(segmenter, source, size, options.limits, set(in_use.values()))
+        # list() copies at once (no Python code runs): a background build reads this
+        # while the frame path may close a session
+        kept = set(list(in_use.values()))
+        path = _cached_export(segmenter, source, size, options.limits, kept)
         read_exported_info(path)   # a damaged cache entry is an error, not a silent run
         session = module.open_session(path, options.device, threads)
         in_use[size] = path
