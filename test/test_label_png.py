@@ -3,6 +3,7 @@ arrays written are the expectations, each decoder (Wuffs, the `png` extra, and t
 OpenCV fallback) must give them back exactly."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -52,6 +53,13 @@ def test_grey_and_16_bit_pngs_come_as_stored(tmp_path, decoder):
     grey8 = RGB[..., 0]
     Image.fromarray(grey8).save(tmp_path / "grey8.png")
     assert np.array_equal(png.read_label(tmp_path / "grey8.png"), grey8)
+
+
+def test_16_bit_colour_png_keeps_its_16_bits(tmp_path, decoder):
+    rgb16 = RNG.integers(0, 65536, (6, 7, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[..., ::-1])
+    rgba = png.read_label(tmp_path / "rgb16.png")
+    assert rgba.dtype == np.uint16 and np.array_equal(rgba[..., :3], rgb16)
 
 
 def test_id_words_are_r_plus_256g_plus_65536b(tmp_path, decoder):
