@@ -69,6 +69,10 @@ class PipelineConfig:
     precision: str = param("auto", "transformers EoMT/VidEoMT: auto (fp16 autocast on CUDA, "
                            "fp32 on the CPU), fp32, fp16 or bf16 (bf16 on a CPU pays only "
                            "with avx512_bf16/AMX)", choices=("auto", "fp32", "fp16", "bf16"))
+    quantization: str = param("auto", "int8: the network quantized by OpenVINO NNCF at "
+                              "configure (backend openvino; cached; its mask heads kept in "
+                              "fp32: docs/deployment.md); none: fp32; auto: int8 on backend "
+                              "openvino, fp32 on the others", choices=("auto", "none", "int8"))
     compile: bool = param(False, "backend torch: compile the network with torch.compile "
                           "(frozen weights, one image per call): faster on a CPU "
                           "(docs/models.md); the first start compiles for about a minute, "
@@ -180,7 +184,8 @@ def load_segmenter(config: PipelineConfig, background_builds: bool = False) -> M
     return open_segmenter(source, LoadOptions(
         config.device, input_size, config.postprocess, config.compile,
         backend=config.backend, classes=config.classes, resize=config.resize,
-        threads=config.threads, precision=config.precision, limits=config.limits,
+        threads=config.threads, precision=config.precision,
+        quantization=config.quantization, limits=config.limits,
         background_builds=background_builds))
 
 

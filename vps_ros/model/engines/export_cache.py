@@ -57,12 +57,13 @@ def bound_exports(limits: InputLimits, keep: set[Path]) -> list[Path]:
     """Delete the least recently used exports beyond ``limits`` (count and MB), never
     those in ``keep``; the paths deleted, oldest first."""
     entries = []
-    for path in exports_dir().glob(f"*{EXPORT_SUFFIX}"):
+    for path in [*exports_dir().glob(f"*{EXPORT_SUFFIX}"), *exports_dir().glob("*.xml")]:
         try:
             stat = path.stat()
+            weights = path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0
         except FileNotFoundError:   # deleted by another process meanwhile
             continue
-        entries.append((stat.st_atime_ns, path, stat.st_size))
+        entries.append((stat.st_atime_ns, path, stat.st_size + weights))
     entries.sort()
     count, total = len(entries), sum(size for _, _, size in entries)
     removed = []
@@ -72,6 +73,8 @@ def bound_exports(limits: InputLimits, keep: set[Path]) -> list[Path]:
         if path in keep:
             continue
         path.unlink(missing_ok=True)
+        if path.suffix == ".xml":   # an INT8 IR (.engines.quantize): its weights too
+            path.with_suffix(".bin").unlink(missing_ok=True)
         count, total = count - 1, total - size
         removed.append(path)
     if removed:

@@ -40,6 +40,7 @@ from .backends import READERS, EngineUnavailable, engine, engine_threads
 from .export_cache import bound_exports, exports_dir, touch
 from .format import OUTPUTS, VERSION, ExportInfo, read_onnx_info
 from .openvino import read_info as read_ir_info
+from .quantize import QUANTIZATIONS, cached_int8
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,12 @@ def on_backend(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> M
     contents and input size) and opened on that engine, once per network input size it
     meets; the torch segmenter with the reason in ``fallback`` where that cannot be."""
     backend = options.backend
+    if options.quantization not in QUANTIZATIONS:
+        raise ConfigError(f"quantization {options.quantization!r}: not one of "
+                          f"{', '.join(QUANTIZATIONS)}")
+    if options.quantization == "int8" and backend != "openvino":
+        raise ConfigError(f"quantization int8 runs on backend openvino (OpenVINO NNCF), "
+                          f"not {backend}; set quantization: auto or none")
     if backend in ("torch", segmenter.backend):
         return segmenter
     try:
@@ -263,6 +270,9 @@ def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> E
         # while the frame path may close a session
         kept = set(list(in_use.values()))
         path = _cached_export(segmenter, source, size, options.limits, kept)
+        if options.quantization == "int8" or (options.quantization == "auto"
+                                              and options.backend == "openvino"):
+            path = cached_int8(path)
         read_exported_info(path)   # a damaged cache entry is an error, not a silent run
         session = module.open_session(path, options.device, threads)
         in_use[size] = path
