@@ -8,7 +8,9 @@ torch eager (``inference_mode``, channels_last, batch norm folded), torch compil
 (``Segmenter(compile=True)``: torch.compile with frozen weights; the compile time is
 printed, and is shorter when the disk cache already holds this network), and the
 inference engines (OpenVINO, ONNX Runtime) running the network exported at load
-(vps_ros.model.engines). For each: the network alone (``predict`` of one uint8 image)
+(vps_ros.model.engines; ``openvino-int8``: the network quantized by NNCF, with
+``--pq-frames`` the image PQ of every variant on the same val-split frames, the check
+that decides INT8's default). For each: the network alone (``predict`` of one uint8 image)
 and ``segment()`` end to end (resize, network, mask-wise merge, boxes), with the
 speed-up of each median over torch eager; and the mask-wise merge (``merge_masks``)
 alone on the torch outputs. The matmul peak is measured with the same threads (fp32
@@ -145,6 +147,26 @@ def time_segmenters(segmenters: dict[str, MaskSegmenter], image: np.ndarray, gfl
     print(f"  merge_masks alone (post-processing of one frame): {describe(merge_ms)}")
 
 
+def quality_on_val(segmenters: dict[str, MaskSegmenter], count: int) -> None:
+    """Image PQ of every variant on the same ``count`` frames of the synthetic val split
+    (seeds disjoint from the train split INT8 calibrates on), at the model's input size."""
+    from vps_ros.data.synthetic.dataset import SyntheticDataset
+    from vps_ros.metrics import panoptic_quality
+    from vps_ros.train.validate import segments_to_panoptic
+    reference = next(iter(segmenters.values()))
+    h, w = reference.input_size
+    data = SyntheticDataset("val", 10, -(-count // 10), h, w)
+    frames = list(data)[:count]
+    print(f"  image PQ on {len(frames)} val-split frames (10 sequences):")
+    for name, segmenter in segmenters.items():
+        pairs = [(f.panoptic, segments_to_panoptic(segmenter.segment([f.image])[0],
+                                                   data.label_divisor, data.classes.void_id))
+                 for f in frames]
+        pq = panoptic_quality(pairs, data.classes, data.label_divisor)
+        print(f"    {name}: PQ {100 * pq['PQ']:.2f}  things {100 * pq['PQ_things']:.2f}  "
+              f"stuff {100 * pq['PQ_stuff']:.2f}")
+
+
 def reference_name(segmenters: dict) -> str:
     return "torch eager" if "torch eager" in segmenters else next(iter(segmenters))
 
@@ -158,8 +180,10 @@ def make_segmenters(checkpoint: str, backends: list[str], compile: bool
         start = time.perf_counter()
         loaded = load_checkpoint(checkpoint)
         torch_segmenter = Segmenter(loaded.net, loaded.classes, "cpu", loaded.postprocess)
-        name = "torch eager" if backend == "torch" else backend
-        segmenter = on_backend(torch_segmenter, checkpoint, LoadOptions(backend=backend))
+        name = "torch eager" if backend == "torch" else backend.replace("-", " ")
+        engine, _, precision = backend.partition("-")   # openvino-int8: NNCF INT8
+        segmenter = on_backend(torch_segmenter, checkpoint, LoadOptions(
+            backend=engine, quantization=precision or "none"))
         for _ in range(5):
             segmenter.warm_up()
         print(f"{name}: ready in {time.perf_counter() - start:.0f} s")
@@ -296,8 +320,13 @@ def main() -> None:
                         "else the default architecture with random weights")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"],
-                        choices=["torch", "openvino", "onnxruntime"])
+    parser.add_argument("--backends", nargs="+",
+                        default=["torch", "openvino", "openvino-int8", "onnxruntime"],
+                        choices=["torch", "openvino", "openvino-int8", "onnxruntime"],
+                        help="openvino is fp32, openvino-int8 the NNCF INT8 network")
+    parser.add_argument("--pq-frames", type=int, default=60, metavar="N",
+                        help="image PQ of every variant on the same N frames of the val "
+                        "split (10 sequences; 0: none)")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the compiled torch network (its compilation takes ~1 min)")
     parser.add_argument("--mask2former", action="store_true",
@@ -345,6 +374,8 @@ def main() -> None:
             torch.set_num_threads(threads)
             segmenters = make_segmenters(checkpoint, args.backends, not args.no_compile)
             time_segmenters(segmenters, image, gflops, args.repeats)
+            if args.pq_frames and threads == args.threads[-1]:
+                quality_on_val(segmenters, args.pq_frames)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
     if torch.cuda.is_available():

@@ -81,6 +81,9 @@ def main() -> None:
     print("per class PQ: " + "  ".join(
         f"{name} {100 * entry['PQ']:.1f}" for name, entry in pq["per_class"].items()
         if entry.get("PQ") is not None))
+    print("per class VPQ: " + "  ".join(
+        f"{name} {100 * entry['VPQ']:.1f}" for name, entry in video["per_class"].items()
+        if entry.get("VPQ") is not None))
 
 
 if __name__ == "__main__":
