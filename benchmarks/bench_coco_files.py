@@ -1,18 +1,19 @@
-"""Panoptic files to result, files/s: `vps-ros eval`'s readers and metric core, and
-hotcoco (Rust, requirements/dev.txt) on the same COCO panoptic files, side by side.
+"""COCO panoptic files to result, files/s: `vps-ros eval --format coco-panoptic`'s
+reader and metric core, and hotcoco (Rust, requirements/dev.txt) on the same files,
+side by side.
 
-COCO part: ``--images`` generated pairs of 640x480 (COCO val size) in COCO's layout
-(JSON + PNG folder; 133 categories with COCO's non-contiguous ids, 80 things; ~30
-segments per image, some crowd), predictions shifted and relabelled. Each measurement
-runs in a fresh process (hotcoco's thread pool is sized once per process, by
+``--images`` generated pairs of 640x480 (COCO val size) in COCO's layout (JSON + PNG
+folder; 133 categories with COCO's non-contiguous ids, 80 things; ~30 segments per
+image, some crowd), predictions shifted and relabelled. The PNGs are written by
+Pillow at its default settings, as panopticapi's converters write COCO's (``--writer
+opencv``: OpenCV's defaults, another deflate stream and filters). Each measurement runs
+in a fresh process (hotcoco's thread pool is sized once per process, by
 RAYON_NUM_THREADS) and times reading + scoring, not the interpreter start; ours and
-hotcoco alternate in every repeat, for each thread count, and their PQ must agree.
-
-Video part: files/s of the Cityscapes-VPS and KITTI-STEP readers (frames written by
-the package's writers at 1024x2048), one thread.
+hotcoco alternate (ABBA) in the repeats, for each thread count, and their PQ must agree.
+The video readers' files/s: benchmarks/bench_metrics.py.
 
     flock /tmp/vps_bench.lock python benchmarks/bench_coco_files.py [--images 300]
-        [--repeats 5] [--threads 1 2]
+        [--repeats 5] [--threads 1 2] [--writer pil|opencv]
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 H, W, SEGMENTS = 480, 640, 30
 CATEGORY_IDS = [i for i in range(1, 201) if i % 3][:133]
@@ -35,12 +37,15 @@ CATEGORIES = [{"id": c, "name": f"c{c}", "isthing": int(k < 80)}
               for k, c in enumerate(CATEGORY_IDS)]
 
 
-def _png(path: Path, ids: np.ndarray) -> None:
+def _png(path: Path, ids: np.ndarray, writer: str) -> None:
     rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], -1).astype(np.uint8)
-    cv2.imwrite(str(path), rgb[..., ::-1])
+    if writer == "pil":
+        Image.fromarray(rgb).save(path)
+    else:
+        cv2.imwrite(str(path), rgb[..., ::-1])
 
 
-def write_coco(root: Path, images: int, seed: int = 0) -> None:
+def write_coco(root: Path, images: int, seed: int = 0, writer: str = "pil") -> None:
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:H:4, 0:W:4]
     docs = {"gt": [], "pred": []}
@@ -61,7 +66,7 @@ def write_coco(root: Path, images: int, seed: int = 0) -> None:
         pred[-10:] = 0
         name = f"{image:012d}.png"
         for side, m, cats in (("gt", gt, category), ("pred", pred, pred_cat)):
-            _png(root / side / name, m)
+            _png(root / side / name, m, writer)
             values, counts = np.unique(m, return_counts=True)
             row = {int(v): k for k, v in enumerate(ids)}
             segs = [{"id": int(v), "category_id": int(cats[row[int(v)]]),
@@ -76,10 +81,11 @@ def write_coco(root: Path, images: int, seed: int = 0) -> None:
 
 
 def child(which: str, root: Path, threads: int) -> None:
-    """Time one evaluation in this process; print JSON (seconds, PQ)."""
+    """Time one evaluation in this process; print JSON (seconds, CPU seconds of all its
+    threads, PQ)."""
     if which == "hotcoco":
         from hotcoco.panoptic import PanopticEval
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         e = PanopticEval(str(root / "gt.json"), str(root / "pred.json"),
                          gt_folder=str(root / "gt"), pred_folder=str(root / "pred"))
         e.evaluate()
@@ -87,13 +93,14 @@ def child(which: str, root: Path, threads: int) -> None:
     else:
         from vps_ros.data.formats.coco_images import CocoPanopticPairs
         from vps_ros.metrics.coco import CategoryIndex, coco_result, score_images
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         files = CocoPanopticPairs(root / "gt.json", root / "gt", root / "pred.json",
                                   root / "pred")
         index = CategoryIndex(files.categories)
         pq = coco_result(score_images(files.overlaps, len(files), index, threads),
                          index)["All"]["pq"]
-    print(json.dumps({"seconds": time.perf_counter() - start, "pq": pq}))
+    print(json.dumps({"seconds": time.perf_counter() - start,
+                      "cpu": time.process_time() - cpu, "pq": pq}))
 
 
 def run_child(which: str, root: Path, threads: int) -> dict:
@@ -108,24 +115,6 @@ def spread(values: list[float]) -> str:
             f"max {max(values):.1f}, n={len(values)})")
 
 
-def video_readers(root: Path, repeats: int) -> None:
-    from vps_ros.data.formats.datasets import open_panoptic, write_dataset
-    from vps_ros.data.synthetic.dataset import SyntheticDataset
-    dataset = SyntheticDataset("test", num_sequences=1, num_frames=10, height=1024, width=2048)
-    for fmt in ("cityscapes-vps", "kitti-step"):
-        folder = root / fmt
-        write_dataset(fmt, dataset, folder)
-        source = open_panoptic(fmt, folder, dataset.classes, 1000)
-        rates = []
-        for _ in range(repeats):
-            start, count = time.perf_counter(), 0
-            for sequence in source.sequences():
-                for _ in source.frames(sequence):
-                    count += 1
-            rates.append(count / (time.perf_counter() - start))
-        print(f"{fmt:15s} reader, {count} frames 2048x1024, 1 thread: files/s {spread(rates)}")
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
@@ -134,30 +123,35 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
-    parser.add_argument("--skip-video", action="store_true")
+    parser.add_argument("--writer", choices=("pil", "opencv"), default="pil")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_coco(root / "coco", args.images)
+        write_coco(root / "coco", args.images, writer=args.writer)
+        from vps_ros.data.formats.png import decoder_name
         print(f"COCO panoptic: {args.images} image pairs of {W}x{H}, ~{SEGMENTS} segments, "
-              f"{len(CATEGORIES)} categories; {args.repeats} paired repeats")
+              f"{len(CATEGORIES)} categories, PNGs written by {args.writer}; decoder "
+              f"{decoder_name()}; {args.repeats} paired repeats; load average "
+              f"{os.getloadavg()[0]:.1f}")
         for threads in args.threads:
-            rates = {"vps_ros": [], "hotcoco": []}
+            rates: dict[str, list[float]] = {"vps_ros": [], "hotcoco": []}
+            cpu: dict[str, list[float]] = {"vps_ros": [], "hotcoco": []}
             pq = {}
-            for _ in range(args.repeats):
-                for which in ("vps_ros", "hotcoco"):
+            for repeat in range(args.repeats):
+                for which in ("vps_ros", "hotcoco")[::1 if repeat % 2 == 0 else -1]:
                     r = run_child(which, root / "coco", threads)
                     rates[which].append(args.images / r["seconds"])
+                    cpu[which].append(1e3 * r["cpu"] / args.images)
                     pq[which] = r["pq"]
             assert abs(pq["vps_ros"] - pq["hotcoco"]) < 1e-9, pq
             for which, values in rates.items():
-                print(f"{threads} thread(s) {which:8s} files/s {spread(values)}")
+                print(f"{threads} thread(s) {which:8s} files/s {spread(values)}; CPU ms per "
+                      f"pair {statistics.median(cpu[which]):.2f} (min {min(cpu[which]):.2f})")
             ratios = [a / b for a, b in zip(rates["vps_ros"], rates["hotcoco"])]
             print(f"{threads} thread(s) vps_ros/hotcoco (paired)  "
                   f"median {statistics.median(ratios):.2f}x (min {min(ratios):.2f}, "
                   f"max {max(ratios):.2f}); PQ {pq['vps_ros']:.6f} both")
-        if not args.skip_video:
-            video_readers(root, args.repeats)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -9,19 +9,35 @@ it; STQ runs one np.unique per frame.
 Peak memory is the peak of Python/numpy allocations (tracemalloc) made while
 evaluating; the frames themselves are generated beforehand and not counted.
 
-    python benchmarks/bench_metrics.py [--repeats 5] [--frames 30]
+Then files/s of the dataset readers: Cityscapes-VPS, VIPSeg (its
+panomasks and its COCO form) and KITTI-STEP, on 1024x2048 frames of the synthetic
+generator written in each format (Cityscapes-VPS and KITTI-STEP by the package's
+writers, VIPSeg here); every frame annotated; one thread; with the PNG decoder of
+``data/formats/png.py`` and with OpenCV's, in turns.
+
+    flock /tmp/vps_bench.lock python benchmarks/bench_metrics.py [--repeats 5]
+        [--frames 30] [--readers-only]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
 from testkit.metrics_reference import stq_reference, vpq_reference
 
+from vps_ros.data.formats import png
+from vps_ros.data.formats.coco_panoptic import encode
+from vps_ros.data.formats.datasets import open_panoptic, write_dataset
+from vps_ros.data.formats.files import write_label_png
+from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.metrics import LabelSpace, SequenceEvaluator
 from vps_ros.types import ClassInfo, ClassTable
 
@@ -100,11 +116,76 @@ def spread(values: list[float]) -> str:
             f"max {max(values):.2f}, n={len(values)})")
 
 
+def write_vipseg(dataset: SyntheticDataset, root: Path) -> None:
+    """Both VIPSeg forms: ``panomasks/<video>/<frame>.png`` (one channel, 16-bit: class + 1
+    for stuff, 100 (class + 1) + instance - 1 for things) and ``panoptic.json`` with
+    ``panomasksRGB/`` (the COCO video form)."""
+    classes, divisor = dataset.classes, dataset.label_divisor
+    videos: dict[str, list] = {}
+    for frame in dataset:
+        semantic, instance = frame.panoptic // divisor, frame.panoptic % divisor
+        thing = classes.is_thing_lut[np.clip(semantic, 0, len(classes) - 1)] & (instance > 0)
+        mask = np.where(thing, (semantic + 1) * 100 + instance - 1, semantic + 1)
+        mask[semantic == classes.void_id] = 0
+        name = f"{frame.index:08d}.png"
+        write_label_png(root / "panomasks" / frame.sequence / name, mask.astype(np.uint16))
+        rgb, segments = encode(frame.panoptic, classes, divisor, name)
+        write_label_png(root / "panomasksRGB" / frame.sequence / name, rgb)
+        videos.setdefault(frame.sequence, []).append(
+            {"file_name": name, "image_id": name[:-4], "segments_info": segments})
+    (root / "panoptic.json").write_text(json.dumps({"annotations": [
+        {"video_id": video, "annotations": frames} for video, frames in videos.items()]}))
+
+
+def reader_rates(frames: int, repeats: int) -> None:
+    """files/s of each reader, Wuffs (when installed) and OpenCV decoding in turns."""
+    dataset = SyntheticDataset("test", num_sequences=1, num_frames=frames, height=1024,
+                               width=2048)
+    classes = dataset.classes
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_dataset("cityscapes-vps", dataset, root / "cityscapes-vps", annotation_stride=1)
+        write_dataset("kitti-step", dataset, root / "kitti-step")
+        write_vipseg(dataset, root / "vipseg")
+        readers = {
+            "Cityscapes-VPS": lambda: open_panoptic("cityscapes-vps", root / "cityscapes-vps",
+                                                    classes, 1000),
+            "VIPSeg panomasks": lambda: open_panoptic("vipseg", root / "vipseg", classes, 1000),
+            "VIPSeg COCO form": lambda: open_panoptic("vipseg", root / "vipseg" / "panoptic.json",
+                                                      classes, 1000),
+            "KITTI-STEP": lambda: open_panoptic("kitti-step", root / "kitti-step", classes, 1000),
+        }
+        wuffs = png.ImageDecoder
+        decoders = {"wuffs": wuffs, "opencv": None} if wuffs is not None else {"opencv": None}
+        print(f"dataset readers: {frames} annotated frames of 2048x1024 each, one thread, "
+              f"{repeats} repeats per decoder in turns; load average {os.getloadavg()[0]:.1f}")
+        for name, open_reader in readers.items():
+            rates: dict[str, list[float]] = {d: [] for d in decoders}
+            for _ in range(repeats):
+                for decoder, cls in decoders.items():
+                    png.ImageDecoder = cls   # the extra installed or not
+                    source = open_reader()
+                    start, count = time.perf_counter(), 0
+                    for sequence in source.sequences():
+                        for _ in source.frames(sequence):
+                            count += 1
+                    rates[decoder].append(count / (time.perf_counter() - start))
+            png.ImageDecoder = wuffs
+            for decoder, values in rates.items():
+                print(f"{name:17s} {decoder:6s} files/s {spread(values)}")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--reader-frames", type=int, default=10)
+    parser.add_argument("--readers-only", action="store_true")
     args = parser.parse_args()
+    if args.readers_only:
+        reader_rates(args.reader_frames, args.repeats)
+        return
     frames = make_frames(args.frames)
     print(f"{args.frames} frames of {W}x{H}, {SEGMENTS} segments each, VPQ windows "
           f"{WINDOWS} + STQ, {args.repeats} repeats")
@@ -125,6 +206,7 @@ def main() -> None:
         sequence = [frames[t % len(frames)] for t in range(length)]
         print(f"peak memory core, {length:3d}-frame sequence  "
               f"{peak_mib(run_core, sequence):8.1f} MiB")
+    reader_rates(args.reader_frames, args.repeats)
 
 
 if __name__ == "__main__":
