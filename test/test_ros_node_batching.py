@@ -120,11 +120,11 @@ def test_bad_frame_errors_are_logged_once_per_period_saying_how_many_were_held(m
     lines = []
     throttle = perception_node.Throttle(5.0)
     for k in range(3):
-        throttle(lines.append, f"bad {k}")
+        lines.append(throttle(f"bad {k}"))
         clock[0] += 1.0
-    assert lines == ["bad 0"]
+    assert lines == ["bad 0", None, None]
     clock[0] = 105.0
-    throttle(lines.append, "bad 3")
+    lines = ["bad 0", throttle("bad 3")]
     assert lines == ["bad 0", "bad 3 (2 more since the last report)"]
 
 

@@ -25,7 +25,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -78,22 +78,24 @@ class Waiting:
 @dataclass
 class Throttle:
     """At most one log line per period; the next one says how many were held back.
-    Called from the executor's and the inference thread alike."""
+    Called from the executor's and the inference thread alike. It returns the line to
+    log (None: held back) and the caller logs it: rclpy refuses a second severity from
+    one call site, so each severity keeps its own."""
 
     period_s: float
     last: float = -float("inf")
     held: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __call__(self, log: Callable[[str], Any], message: str) -> None:
+    def __call__(self, message: str) -> str | None:
         with self._lock:
             now = time.monotonic()
             if now - self.last < self.period_s:
                 self.held += 1
-                return
+                return None
             more = f" ({self.held} more since the last report)" if self.held else ""
             self.last, self.held = now, 0
-        log(message + more)
+        return message + more
 
 
 @dataclass
@@ -320,7 +322,9 @@ class PerceptionNode(LifecycleNode):
         """Count a lost frame (``refused``: beyond the maximum input size) and log it,
         throttled per camera."""
         stream.stats.count(bad=int(not refused), refused=int(refused))
-        stream.errors(self.get_logger().error, message)
+        line = stream.errors(message)
+        if line:
+            self.get_logger().error(line)
 
     # Inference thread --------------------------------------------------------------------
 
@@ -385,8 +389,9 @@ class PerceptionNode(LifecycleNode):
     def _finish(self, stream: CameraStream, frame: Waiting, result: TrackedFrame) -> None:
         if result.memory_reset:
             stream.stats.count(resets=1)
-            stream.resets_log(self.get_logger().warning,
-                              f"{stream.label}: {result.memory_reset}")
+            line = stream.resets_log(f"{stream.label}: {result.memory_reset}")
+            if line:
+                self.get_logger().warning(line)
         self._publish(stream, frame, result)
         done = time.monotonic()
         stream.stats.output(done, (done - frame.received) * 1e3)
