@@ -171,7 +171,9 @@ class EngineSegmenter(MaskSegmenter):
             self._idle.clear()
         log.info("backend %s: opening the session of input %dx%d in the background; "
                  "torch runs that size meanwhile", self.backend, size[1], size[0])
-        threading.Thread(target=self._build, args=(size,), daemon=True,
+        # Not a daemon: the interpreter joins it at exit, instead of ending the process
+        # while the export runs in C++ ("terminate called without an active exception").
+        threading.Thread(target=self._build, args=(size,), daemon=False,
                          name=f"engine {size[1]}x{size[0]}").start()
 
     def _build(self, size: Size) -> None:
