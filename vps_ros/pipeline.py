@@ -69,7 +69,7 @@ class PipelineConfig:
     precision: str = param("auto", "transformers EoMT/VidEoMT: auto (fp16 autocast on CUDA, "
                            "fp32 on the CPU), fp32, fp16 or bf16 (bf16 on a CPU pays only "
                            "with avx512_bf16/AMX)", choices=("auto", "fp32", "fp16", "bf16"))
-    quantization: str = param("auto", "int8: the network quantized by OpenVINO NNCF at "
+    quantization: str = param("none", "int8: the network quantized by OpenVINO NNCF at "
                               "configure (backend openvino; cached; its mask heads kept in "
                               "fp32: docs/deployment.md); none: fp32; auto: int8 on backend "
                               "openvino, fp32 on the others", choices=("auto", "none", "int8"))

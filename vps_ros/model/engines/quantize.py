@@ -1,7 +1,7 @@
 """INT8 post-training quantization of an exported network with OpenVINO's NNCF.
 
-``quantization: int8`` (load option, the node's parameter; ``auto``, the node's
-default: int8 on backend openvino, fp32 on the others): a checkpoint's ONNX export
+``quantization: int8`` (load option, the node's parameter, default ``none``; ``auto``:
+int8 on backend openvino, fp32 on the others): a checkpoint's ONNX export
 (:mod:`.segmenter`) is quantized once per input size by ``nncf.quantize`` (the
 ``openvino`` extra) and the OpenVINO IR is cached beside it in the export cache
 (:mod:`.export_cache`, bounded with the exports). Calibration: frames of the synthetic
