@@ -25,7 +25,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.ros]
 DRIVER = REPO / "testkit" / "node_driver.py"
 # One model thread in the node and in the reference run: the same arithmetic, and
 # no thread oversubscription on a loaded 2-core machine.
-NODE_PARAMS = {**LOOSE_PARAMS, "threads": 1}
+# torch: a new camera size on an engine backend runs on torch until its session is
+# built in the background (docs/reliability.md), so which network answers a frame
+# would depend on timing; the engines over DDS are test_ros_node_backend's.
+NODE_PARAMS = {**LOOSE_PARAMS, "threads": 1, "backend": "torch"}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +92,8 @@ def test_a_synthetic_sequence_comes_back_as_the_pipeline_computes_it(tmp_path, r
                                {"steps": steps, "visual": ["overlay", "panoptic_color"]},
                                frames)
 
-    reference = Pipeline.from_config(PipelineConfig(model=str(checkpoint), postprocess=LOOSE,
-                                                    threads=1))
+    reference = Pipeline.from_config(PipelineConfig(model=str(checkpoint), backend="torch",
+                                                    postprocess=LOOSE, threads=1))
     sent = results[1:]
     stamps = [r["stamp_ns"] for r in sent]
     assert stamps == sorted(stamps) and all(r["received"] for r in sent)
@@ -126,8 +129,8 @@ def test_a_1080p_camera_reaches_the_node_and_a_best_effort_viewer_with_the_defau
 
     assert "DDS: Fast DDS profile" in node_log and "fastdds.xml" in node_log
     assert results[1]["ok"], results[1]
-    reference = Pipeline.from_config(PipelineConfig(model=str(checkpoint), postprocess=LOOSE,
-                                                    threads=1))
+    reference = Pipeline.from_config(PipelineConfig(model=str(checkpoint), backend="torch",
+                                                    postprocess=LOOSE, threads=1))
     for i, result in enumerate(results[2:]):
         assert result["received"], f"frame {i} or its outputs never arrived"
         expected = reference.step(frames[i].image, result["stamp_ns"])
@@ -156,8 +159,8 @@ def test_two_compressed_cameras_keep_their_own_memory_and_namespaces(tmp_path, r
                                {"steps": steps, "cameras": ["front", "left"],
                                 "transport": "compressed"}, frames)
 
-    config = PipelineConfig(model=str(checkpoint), postprocess=LOOSE, threads=1,
-                            output_scale="model")
+    config = PipelineConfig(model=str(checkpoint), backend="torch", postprocess=LOOSE,
+                            threads=1, output_scale="model")
     segmenter = load_segmenter(config)
     reference = {"front": Pipeline.from_config(config, segmenter),
                  "left": Pipeline.from_config(config, segmenter)}
@@ -248,7 +251,7 @@ def test_lifecycle_services_and_parameters_at_run_time(tmp_path, ros_env, checkp
     assert "read at configure" in got["model_while_active"]["reason"]
     assert got["cleaned"]["label"] == "unconfigured"
 
-    config = PipelineConfig(model=str(checkpoint), postprocess=LOOSE, threads=1)
+    config = PipelineConfig(model=str(checkpoint), backend="torch", postprocess=LOOSE, threads=1)
     reference = Pipeline.from_config(config)
     for name, image in (("f0", 0), ("f1", 1), ("f2", 2), ("f3", 3), ("f5", 5), ("f6", 6),
                         ("f8", 8)):
