@@ -22,7 +22,8 @@ ROSDEP_KEYS = {
     "transformers": "python3-transformers-pip",
     "huggingface_hub": "python3-huggingface-hub-pip",
     "safetensors": "python3-transformers-pip",  # a requirement of transformers
-    "onnxruntime": "python3-onnxruntime-pip", "onnx": None, "openvino": None,
+    "onnxruntime": "python3-onnxruntime-pip", "onnx": None, "openvino": None, "nncf": None,
+    "pywuffs": None, "PIL": "python3-pil",
     "ray": None, "tensorboard": "python3-tensorboard-pip",
     "rclpy": "rclpy", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
     "std_srvs": "std_srvs", "geometry_msgs": "geometry_msgs",
