@@ -521,6 +521,9 @@ def main(args: list[str] | None = None) -> None:
     # (a traceback per frame). Here the node stops first: the frame under way is
     # published, then the context goes.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Both set explicitly: a process started in the background by a non-interactive
+    # shell inherits SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = PerceptionNode()
