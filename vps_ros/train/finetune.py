@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from ..config import param, to_mapping
 from ..data.frames import VideoDataset
-from ..errors import ConfigError, VpsRosError
+from ..errors import ConfigError
 from ..model.label_tables import label_index
 from ..model.transformers_segmenter import (ARCHITECTURES, Preprocessing, check_weights,
                                             model_folder, read_config)
@@ -48,7 +48,7 @@ from .distributed import Distributed
 from .events import EventLog
 from .frames import open_frames, train_frames
 from .stream import PairDataset, Shard, make_loader, next_batch
-from .trainer import Trainer
+from .trainer import Trainer, run_schedule
 
 log = logging.getLogger(__name__)
 
@@ -238,26 +238,11 @@ class FinetuneTrainer:
     def run(self, stop_at: int | None = None) -> Path:
         """Train to the end of the curriculum and return the saved model folder; with
         ``stop_at``, stop after that step and return the resume folder."""
-        total = self.config.total_steps
-        if stop_at is not None and stop_at <= self.step:
-            raise ConfigError(f"stop at step {stop_at}: fine-tuning is at step {self.step} "
-                              "already; give a later step")
-        end = total if stop_at is None else min(stop_at, total)
-        try:
-            self._loop(end)
-        except VpsRosError as exc:
-            raise type(exc)(f"rank {self.dist.rank}, step {self.step + 1}: {exc}") from None
-        finally:
-            self.events.close()
-        self.dist.barrier()
-        if self.step < total:
-            return self.out_dir / LAST
-        final = self.out_dir / FINAL
-        if self.dist.is_main:
-            self.save(final)
-            if self.config.export:
-                self.save(Path(self.config.export))
-        return final
+        return run_schedule(self, stop_at, "fine-tuning", LAST, FINAL)
+
+    def error_step(self) -> int:
+        """The step an error raised now belongs to."""
+        return self.step + 1
 
     def _loop(self, end: int) -> None:
         loader = make_loader(self.pairs, self.shard, self.step, end,

@@ -21,7 +21,7 @@ import time
 from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from tqdm import tqdm
@@ -170,29 +170,14 @@ class Trainer:
 
         A VpsRosError raised while training (a bad frame read by this rank) names the
         rank and step."""
-        total = self.config.total_steps
-        if stop_at is not None and stop_at <= self.step:
-            raise ConfigError(f"stop at step {stop_at}: training is at step {self.step} "
-                              "already; give a later step")
-        end = total if stop_at is None else min(stop_at, total)
-        self._in_step = self.step + 1
-        try:
-            self._loop(end)
-        except VpsRosError as exc:
-            raise type(exc)(f"rank {self.dist.rank}, step {self._in_step}: {exc}") from None
-        finally:
-            self.events.close()
-        self.dist.barrier()
-        if self.step < total:
-            return self.out_dir / LAST
-        final = self.out_dir / FINAL
-        if self.dist.is_main:
-            self.save(final)
-            if self.config.export:
-                self.save(Path(self.config.export))
-        return final
+        return run_schedule(self, stop_at, "training", LAST, FINAL)
+
+    def error_step(self) -> int:
+        """The step an error raised now belongs to."""
+        return self._in_step
 
     def _loop(self, end: int) -> None:
+        self._in_step = self.step + 1
         config = self.config
         total = config.total_steps
         if self.step >= end:
@@ -389,3 +374,29 @@ def _jsonable(value):
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def run_schedule(runner: Any, stop_at: int | None, noun: str, last: str, final: str) -> Path:
+    """The run shared by :class:`Trainer` and the fine-tuner (``train/finetune.py``): up to
+    ``stop_at`` or the schedule's end, errors prefixed with rank and step, then the
+    resume path ``last`` (stopped early) or ``final``, saved and exported by rank 0."""
+    total = runner.config.total_steps
+    if stop_at is not None and stop_at <= runner.step:
+        raise ConfigError(f"stop at step {stop_at}: {noun} is at step {runner.step} "
+                          "already; give a later step")
+    end = total if stop_at is None else min(stop_at, total)
+    try:
+        runner._loop(end)
+    except VpsRosError as exc:
+        raise type(exc)(f"rank {runner.dist.rank}, step {runner.error_step()}: {exc}") from None
+    finally:
+        runner.events.close()
+    runner.dist.barrier()
+    if runner.step < total:
+        return runner.out_dir / last
+    done = runner.out_dir / final
+    if runner.dist.is_main:
+        runner.save(done)
+        if runner.config.export:
+            runner.save(Path(runner.config.export))
+    return done
