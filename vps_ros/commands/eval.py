@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from . import eval_coco
 from .paths import check_outputs
+from ..allocator import keep_freed_memory
 from ..data.formats.datasets import open_panoptic
 from ..errors import ConfigError
 from ..panoptic import DEFAULT_LABEL_DIVISOR
@@ -61,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_outputs(files={"--json": args.json, "--md": args.md})
+    keep_freed_memory()
     if args.format in IMAGE_FORMATS:
         return IMAGE_FORMATS[args.format](args)
     if args.json is None:
