@@ -162,6 +162,26 @@ def test_bad_predictions_exit_2_naming_image_and_segment(tmp_path, pred_ids, seg
         assert word in result.stderr
 
 
+@pytest.mark.parametrize("side, segments, words", [
+    ("gt", [_seg(1, 7, 24), _seg(2, 9)], ["image 1", "ground-truth segment 2", "'area'"]),
+    ("gt", [_seg(1, 7, 24), {"id": 4, "category_id": 9, "area": 3}],
+     ["image 1", "ground-truth segment 4", "'iscrowd'"]),
+    ("pred", [_seg(1, 7), {"id": 6, "iscrowd": 0}], ["image 1", "segment 6", "'category_id'"]),
+    ("pred", [_seg(1, 7), {"category_id": 7}], ["image 1", "'id'"]),
+    ("pred", [_seg(1, 7), [1, 7]], ["image 1", "'id'"]),
+])
+def test_segments_missing_a_field_exit_2_naming_image_and_segment(tmp_path, capsys, side,
+                                                                  segments, words):
+    good = {"gt": [_seg(1, 7, 24)], "pred": [_seg(1, 7)]}
+    good[side] = segments
+    for name, segs in good.items():
+        _write(tmp_path, name, [(1, _columns((1, 0, 6)), segs)])
+    code, _, captured = _eval(tmp_path, capsys)
+    assert code == 2 and len(captured.err.strip().splitlines()) == 1, captured.err
+    for word in words:
+        assert word in captured.err
+
+
 def test_an_image_without_prediction_exits_2_and_extra_predictions_are_ignored(tmp_path, capsys):
     _write(tmp_path, "gt", [(1, _columns((1, 0, 6)), [_seg(1, 7, 24)]),
                             (2, _columns((1, 0, 6)), [_seg(1, 7, 24)])])

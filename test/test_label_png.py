@@ -1,4 +1,4 @@
-"""Label PNG decoding (data/formats/png.py) and run cutting (segment_ids.runs): the
+"""Label PNG decoding (data/formats/png.py), run cutting and id look-up (segment_ids): the
 arrays written are the expectations, each decoder (Wuffs, the `png` extra, and the
 OpenCV fallback) must give them back exactly."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from vps_ros.data.formats import png
-from vps_ros.data.formats.segment_ids import ids, read_id_words, runs
+from vps_ros.data.formats.segment_ids import SegmentLookup, ids, read_id_words, runs
 from vps_ros.errors import DataError
 
 RNG = np.random.default_rng(7)
@@ -87,3 +87,23 @@ def test_runs_by_hand():
     assert starts.tolist() == [0, 3, 6] and lengths.tolist() == [3, 3, 2]
     starts, lengths = runs(a, b)     # b changes at pixel 2, a at 3 and 6
     assert starts.tolist() == [0, 2, 3, 6] and lengths.tolist() == [2, 1, 3, 2]
+
+
+def test_segment_lookup_by_hand():
+    # rows in the order given; 2^24 + 1 is an id no PNG colour holds (it matches no
+    # pixel, yet keeps its row); 9 and 12 are not among the ids: row 3 (none).
+    lookup = SegmentLookup(np.array([40, 0, 2 ** 24 + 1], np.int64))
+    rows, stray = lookup.rows(np.array([0, 40, 9, 40, 12, 9], np.uint32))
+    assert rows.tolist() == [1, 0, 3, 0, 3, 3] and stray.tolist() == [9, 12]
+    rows, stray = lookup.rows(np.array([40, 0], np.uint32))
+    assert rows.tolist() == [0, 1] and stray is None
+    # the table is cleared after each look-up: another image's ids start afresh
+    rows, stray = SegmentLookup(np.array([9], np.int64)).rows(np.array([40, 9], np.uint32))
+    assert rows.tolist() == [1, 0] and stray.tolist() == [40]
+
+
+def test_segment_lookup_refuses_repeated_ids_and_too_many():
+    with pytest.raises(ValueError, match="distinct"):
+        SegmentLookup(np.array([3, 5, 3]))
+    with pytest.raises(DataError, match="70000 segments in one image"):
+        SegmentLookup(np.arange(70000))

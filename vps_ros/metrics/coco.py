@@ -43,48 +43,74 @@ class CategoryIndex:
     def __init__(self, categories: list[dict]) -> None:
         self.categories = categories
         self.ids = [c["id"] for c in categories]
-        self._row = {cid: row for row, cid in enumerate(self.ids)}
+        row_of = {cid: row for row, cid in enumerate(self.ids)}  # a repeated id: its last
+        known = sorted(c for c in row_of if isinstance(c, int))
+        self._sorted = np.array(known, np.int64)
+        self._rows = np.array([row_of[c] for c in known], np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def rows(self, category_ids: np.ndarray) -> np.ndarray:
-        return np.array([self._row.get(c, len(self.ids)) for c in category_ids.tolist()],
-                        np.int64)
+        if not len(self._sorted):
+            return np.full(len(category_ids), len(self.ids), np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, category_ids), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == category_ids, self._rows[at], len(self.ids))
 
 
-def score_image(image: Overlaps, index: CategoryIndex) -> TubeCounts:
-    gt_category = index.rows(image.gt_category)
-    crowd = image.gt_crowd.astype(bool)
-    absorbs = np.zeros(len(crowd), bool)
-    last: dict[int, int] = {}
-    for row in np.flatnonzero(crowd).tolist():
-        last[int(image.gt_category[row])] = row
-    absorbs[list(last.values())] = True
-    gt = GroundTruthSegments(category=gt_category, area=image.gt_area,
-                             void=image.gt_void.astype(bool), crowd=crowd, absorbs=absorbs)
-    return match_segments(image.g, image.p, image.count, gt, index.rows(image.pred_category),
-                          image.pred_area, len(index))
+def score_batch(images: list[Overlaps], index: CategoryIndex) -> TubeCounts:
+    """Per-class sums over ``images``, matched in one call of the metric core: the
+    images' segments are numbered one after the other, so a pair never joins two
+    images, and the per-image work in Python is a few list operations."""
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in (
+        "g", "p", "count", "category", "area", "void", "crowd", "absorbs", "pred_category",
+        "pred_area")}
+    gt_offset = pred_offset = 0
+    for image in images:
+        crowd = image.gt_crowd.astype(bool)
+        last = {int(image.gt_category[row]): row for row in np.flatnonzero(crowd).tolist()}
+        absorbs = np.zeros(len(crowd), bool)
+        absorbs[list(last.values())] = True
+        for key, value in (("g", image.g + gt_offset), ("p", image.p + pred_offset),
+                           ("count", image.count), ("category", image.gt_category),
+                           ("area", image.gt_area), ("void", image.gt_void.astype(bool)),
+                           ("crowd", crowd), ("absorbs", absorbs),
+                           ("pred_category", image.pred_category),
+                           ("pred_area", image.pred_area)):
+            parts[key].append(value)
+        gt_offset += len(crowd)
+        pred_offset += len(image.pred_category)
+    joined = {key: np.concatenate(values) for key, values in parts.items()}
+    gt = GroundTruthSegments(category=index.rows(joined["category"]), area=joined["area"],
+                             void=joined["void"], crowd=joined["crowd"],
+                             absorbs=joined["absorbs"])
+    return match_segments(joined["g"], joined["p"], joined["count"], gt,
+                          index.rows(joined["pred_category"]), joined["pred_area"], len(index))
 
 
 def score_images(load: Callable[[int], Overlaps], count: int, index: CategoryIndex,
-                 threads: int, progress: Callable[[int], None] | None = None) -> TubeCounts:
+                 threads: int, progress: Callable[[int], None] | None = None,
+                 batch: int = 32) -> TubeCounts:
     """Per-class sums over images ``0..count-1`` read by ``load``, ``threads`` at a
-    time; the sums are exact (integers, and IoUs added in image order).
+    time, ``batch`` images per call of :func:`score_batch`; the counts are exact
+    integers, the IoUs added in image order.
 
     Threads, not the package's process pool: PNG decoding and the array passes release
-    the GIL, so threads scale with cores (docs/benchmarks.md), and a spawned worker
-    would spend longer importing numpy than a few hundred images take."""
-    def one(k: int) -> TubeCounts:
-        counts = score_image(load(k), index)
+    the GIL, and a spawned worker spends ~0.3 s importing numpy and the readers, as
+    long as a hundred images take (docs/benchmarks.md)."""
+    def one(start: int) -> TubeCounts:
+        images = [load(k) for k in range(start, min(start + batch, count))]
+        counts = score_batch(images, index)
         if progress is not None:
-            progress(1)
+            progress(len(images))
         return counts
 
     nc = len(index)
     total = TubeCounts(np.zeros(nc), *(np.zeros(nc, np.int64) for _ in range(3)))
+    batch = max(1, min(batch, -(-count // threads)))   # every thread gets work
+    starts = range(0, count, batch)
     with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
-        for counts in (pool.map(one, range(count)) if pool else map(one, range(count))):
+        for counts in (pool.map(one, starts) if pool else map(one, starts)):
             total.iou[:] += counts.iou
             total.tp[:] += counts.tp
             total.fp[:] += counts.fp

@@ -90,11 +90,9 @@ class CocoPanopticPairs:
         if gt_map.shape != pred_map.shape:
             raise DataError(f"{where}: prediction is {pred_map.shape[1]}x{pred_map.shape[0]} "
                             f"pixels but ground truth is {gt_map.shape[1]}x{gt_map.shape[0]}")
-        gt_segs = _segments(gt_ann, where)
-        pred_segs = _segments(pred_ann, where)
-        for sid, seg in gt_segs.items():
-            _key(seg, "iscrowd", f"{where}, ground-truth segment {sid}")
-            _key(seg, "area", f"{where}, ground-truth segment {sid}")
+        gt_segs, (gt_cats, gt_crowds, gt_areas) = _segments(
+            gt_ann, where, ("category_id", "iscrowd", "area"), "ground-truth segment")
+        pred_segs, (pred_cats,) = _segments(pred_ann, where, ("category_id",), "segment")
 
         starts, lengths = runs(gt_map, pred_map)
         gt_ids = list(gt_segs) + ([] if VOID in gt_segs else [VOID])
@@ -110,36 +108,44 @@ class CocoPanopticPairs:
                             minlength=(len(gt_ids) + 1) * n_pred).astype(np.int64)
         cells = np.flatnonzero(joint)
         pred_area = joint.reshape(-1, n_pred).sum(axis=0)
-        for row, (sid, seg) in enumerate(pred_segs.items()):
-            if pred_area[row] and seg["category_id"] not in self._known:
+        for row, (sid, category) in enumerate(zip(pred_segs, pred_cats)):
+            if category not in self._known and pred_area[row]:
                 raise DataError(f"{where}: predicted segment {sid} has unknown category_id "
-                                f"{seg['category_id']!r}")
+                                f"{category!r}")
         absent = [sid for row, sid in enumerate(pred_segs) if pred_area[row] == 0]
         if absent:
             raise DataError(f"{where}: predicted segment {absent[0]} is in the JSON but not "
                             f"in the PNG")
 
         n_extra = len(gt_ids) - len(gt_segs)
-        gt_category = np.array([s["category_id"] for s in gt_segs.values()] + [-1] * (n_extra + 1),
-                               np.int64)
-        gt_crowd = np.array([s["iscrowd"] == 1 for s in gt_segs.values()] + [False] * (n_extra + 1))
+        gt_category = np.array(gt_cats + [-1] * (n_extra + 1), np.int64)
+        gt_crowd = np.array([c == 1 for c in gt_crowds] + [False] * (n_extra + 1))
         gt_void = np.array([sid == VOID for sid in gt_ids] + [False])
-        gt_area = np.array([float(s["area"]) for s in gt_segs.values()] + [0.0] * (n_extra + 1))
-        pred_category = np.array([s["category_id"] for s in pred_segs.values()]
-                                 + [-1] * (n_pred - len(pred_segs)), np.int64)
+        gt_area = np.array([float(a) for a in gt_areas] + [0.0] * (n_extra + 1))
+        pred_category = np.array(pred_cats + [-1] * (n_pred - len(pred_segs)), np.int64)
         return ImageOverlaps(image, gt_category, gt_crowd, gt_void, gt_area, pred_category,
                              pred_area.astype(np.int64), (cells // n_pred).astype(np.int64),
                              (cells % n_pred).astype(np.int64), joint[cells].astype(np.int64))
 
 
-def _segments(ann: dict, where: str) -> dict[int, dict]:
-    """``segments_info`` by id (a repeated id keeps its last entry, as panopticapi)."""
-    segments = {}
-    for seg in _key(ann, "segments_info", where):
-        sid = _key(seg, "id", f"{where}, segment {seg!r}")
-        _key(seg, "category_id", f"{where}, segment {sid}")
-        segments[sid] = seg
-    return segments
+def _segments(ann: dict, where: str, keys: tuple[str, ...], what: str
+              ) -> tuple[dict[Any, dict], list[list]]:
+    """``segments_info`` by id (a repeated id keeps its last entry, as panopticapi) and
+    the values of ``keys`` of those segments, one list per key, in their order.
+
+    Read in one pass over the list without a check per field: a segment that lacks one
+    is looked for only when the pass fails, to name it."""
+    info = _key(ann, "segments_info", where)
+    try:
+        segments = {seg["id"]: seg for seg in info}
+        return segments, [[seg[key] for seg in segments.values()] for key in keys]
+    except (KeyError, TypeError):
+        for seg in info:
+            sid = _key(seg, "id", f"{where}, segment {seg!r}")
+            for key in keys:
+                _key(seg, key, f"{where}, {what} {sid}")
+        raise DataError(f"{where}: segments_info is not a list of segments with "
+                        f"hashable ids") from None
 
 
 def _lookup_ids(ids: list) -> np.ndarray:

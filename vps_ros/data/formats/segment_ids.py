@@ -4,12 +4,13 @@ the ids to a small range (the row of each segment in its JSON ``segments_info``)
 A per-pixel ``np.unique`` sorts every pixel. Here a map is first cut into runs: pixels
 in raster order over which the map (or both maps of a pair) stays the same, found by
 one comparison of neighbouring 32-bit words; a 640x480 COCO map has a few thousand,
-against 307,200 pixels. Only the runs' ids are looked up (a binary search among the
-JSON's few dozen ids), and pixel counts are the runs' lengths added up
+against 307,200 pixels. Only the runs' ids are looked up (:class:`SegmentLookup`), and
+pixel counts are the runs' lengths added up
 (``np.bincount`` with weights).
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -57,25 +58,51 @@ def runs(*maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class SegmentLookup:
     """Row of each id of ``ids`` (distinct integers; ids from 2^24 on match no pixel of a
-    PNG); ids not among them get ``len(ids)``."""
+    PNG); ids not among them get ``len(ids)``.
+
+    The look-up is a table over the whole 24-bit id space, one per thread (32 MiB of
+    address space, of which only the pages of ids met are ever touched): the rows are
+    written into it for one image, every run's id is read back in one gather, and the
+    entries are cleared again. A binary search among the ids costs ~4x more, nearly
+    all of it holding the GIL, which kept threads from scaling (docs/benchmarks.md).
+    """
 
     def __init__(self, ids: np.ndarray) -> None:
         ids = np.asarray(ids, np.int64)
         self.size = len(ids)
-        self._order = np.argsort(ids, kind="stable")
-        self._sorted = ids[self._order]
-        if self.size > 1 and not (np.diff(self._sorted) > 0).all():
+        if self.size > 1 and len(np.unique(ids)) < self.size:
             raise ValueError("segment ids must be distinct")
+        if self.size >= _NONE:
+            raise DataError(f"{self.size} segments in one image: at most {_NONE - 1} are read")
+        colour = ids < _MAX_ID
+        self._ids = ids[colour]
+        self._rows = np.flatnonzero(colour).astype(np.uint16) + 1
 
     def rows(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(row of every value as int64, the values not among the ids or None)."""
-        values = np.asarray(values, np.int64)
-        if not self.size:
-            return np.zeros(values.shape, np.int64), (np.unique(values) if values.size else None)
-        at = np.minimum(np.searchsorted(self._sorted, values), self.size - 1)
-        found = self._sorted[at] == values
-        rows = self._order[at]
-        if found.all():
+        """(row of every value as int64, the values not among the ids or None);
+        ``values`` are pixel ids (0 <= value < 2^24, see :func:`ids`)."""
+        table = _table()
+        table[self._ids] = self._rows
+        try:
+            found = table.take(values)
+        finally:
+            table[self._ids] = 0
+        rows = found.astype(np.int64)
+        rows -= 1
+        missing = found == 0
+        if not missing.any():
             return rows, None
-        rows[~found] = self.size
-        return rows, np.unique(values[~found])
+        rows[missing] = self.size
+        return rows, np.unique(np.asarray(values)[missing])
+
+
+_NONE = 2 ** 16 - 1
+_local = threading.local()
+
+
+def _table() -> np.ndarray:
+    """This thread's id -> row + 1 table (0: none), zeroed by the kernel on first touch."""
+    table = getattr(_local, "table", None)
+    if table is None:
+        table = _local.table = np.zeros(_MAX_ID, np.uint16)
+    return table
