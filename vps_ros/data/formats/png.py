@@ -66,10 +66,11 @@ def _read(path: Path, flags: int, what: str) -> np.ndarray:
 def read_label(path: Path, what: str = "label PNG") -> np.ndarray:
     """A label image: (H, W, 4) RGBA for colour (alpha 255 where the file has none;
     uint8, or uint16 for a 16-bit file), (H, W) for grey 8/16-bit, as stored."""
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
     if ImageDecoder is not None:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise DataError(f"{path}: {what} not found") from None
         if _colour_png(data):
             result = _wuffs().decode(data)
             if result.error_message:

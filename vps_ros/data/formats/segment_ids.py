@@ -53,7 +53,10 @@ def runs(*maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for other in flat[1:]:
         change[1:] |= other[1:] != other[:-1]
     starts = np.flatnonzero(change)
-    return starts, np.diff(starts, append=size)
+    lengths = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1:] = size - starts[-1:]
+    return starts, lengths
 
 
 class SegmentLookup:
@@ -70,7 +73,7 @@ class SegmentLookup:
     def __init__(self, ids: np.ndarray) -> None:
         ids = np.asarray(ids, np.int64)
         self.size = len(ids)
-        if self.size > 1 and len(np.unique(ids)) < self.size:
+        if len(set(ids.tolist())) < self.size:
             raise ValueError("segment ids must be distinct")
         if self.size >= _NONE:
             raise DataError(f"{self.size} segments in one image: at most {_NONE - 1} are read")
