@@ -96,9 +96,9 @@ class CocoPanopticPairs:
 
         starts, lengths = runs(gt_map, pred_map)
         gt_ids = list(gt_segs) + ([] if VOID in gt_segs else [VOID])
-        g, _ = SegmentLookup(_lookup_ids(gt_ids)).rows(ids(gt_map.ravel()[starts]))
+        g, _ = SegmentLookup(_lookup_ids(gt_ids)).rows(ids(gt_map.ravel().take(starts)))
         pred_ids = list(pred_segs) + ([] if VOID in pred_segs else [VOID])
-        p, stray = SegmentLookup(_lookup_ids(pred_ids)).rows(ids(pred_map.ravel()[starts]))
+        p, stray = SegmentLookup(_lookup_ids(pred_ids)).rows(ids(pred_map.ravel().take(starts)))
         if stray is not None:
             raise DataError(f"{where}: predicted segment {int(stray[0])} is in the PNG but not "
                             f"in the JSON")
@@ -112,10 +112,10 @@ class CocoPanopticPairs:
             if category not in self._known and pred_area[row]:
                 raise DataError(f"{where}: predicted segment {sid} has unknown category_id "
                                 f"{category!r}")
-        absent = [sid for row, sid in enumerate(pred_segs) if pred_area[row] == 0]
-        if absent:
-            raise DataError(f"{where}: predicted segment {absent[0]} is in the JSON but not "
-                            f"in the PNG")
+        absent = np.flatnonzero(pred_area[:len(pred_segs)] == 0)
+        if len(absent):
+            raise DataError(f"{where}: predicted segment {list(pred_segs)[absent[0]]} is in the "
+                            f"JSON but not in the PNG")
 
         n_extra = len(gt_ids) - len(gt_segs)
         gt_category = np.array(gt_cats + [-1] * (n_extra + 1), np.int64)
@@ -123,9 +123,9 @@ class CocoPanopticPairs:
         gt_void = np.array([sid == VOID for sid in gt_ids] + [False])
         gt_area = np.array([float(a) for a in gt_areas] + [0.0] * (n_extra + 1))
         pred_category = np.array(pred_cats + [-1] * (n_pred - len(pred_segs)), np.int64)
+        g, p = np.divmod(cells, n_pred)
         return ImageOverlaps(image, gt_category, gt_crowd, gt_void, gt_area, pred_category,
-                             pred_area.astype(np.int64), (cells // n_pred).astype(np.int64),
-                             (cells % n_pred).astype(np.int64), joint[cells].astype(np.int64))
+                             pred_area, g, p, joint[cells])
 
 
 def _segments(ann: dict, where: str, keys: tuple[str, ...], what: str
