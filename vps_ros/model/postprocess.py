@@ -12,12 +12,14 @@ when they are too small.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from ..types import FrameSegments
 from .config import PostprocessConfig
@@ -47,18 +49,18 @@ def merge_masks(class_logits: torch.Tensor, mask_logits: torch.Tensor,
     split off it get -1 (no query holds them alone).
     """
     probs = class_logits.float().softmax(-1)[:, :-1]
-    scores, labels = probs.max(-1)
-    candidates = torch.nonzero(scores >= config.class_threshold).flatten()
-    candidates = candidates[scores[candidates].argsort(descending=True, stable=True)]
-    logits = mask_logits.float().cpu().numpy()[candidates.cpu().numpy()]
+    scores, labels = (values.cpu().numpy() for values in probs.max(-1))
+    candidates = np.flatnonzero(scores >= config.class_threshold)
+    candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
+    grid = np.ascontiguousarray(mask_logits.float().cpu().numpy())
     threshold = _logit(config.mask_threshold)
-    pixel_area = size[0] * size[1] / (logits.shape[-2] * logits.shape[-1])
-    rows, segment_of_row, founders = _select(logits > threshold,
+    pixel_area = size[0] * size[1] / (grid.shape[-2] * grid.shape[-1])
+    rows, segment_of_row, founders = _select(grid, candidates, threshold,
                                              labels[candidates].tolist(), is_thing,
                                              pixel_area, config)
-    segment_map = paste(logits[rows], np.asarray(segment_of_row, np.int32), threshold, size)
-    kept = candidates.cpu().numpy()[founders]
-    labels, scores = labels.cpu().numpy(), scores.cpu().numpy()
+    segment_map = paste(np.take(grid, candidates[rows], axis=0),
+                        np.asarray(segment_of_row, np.int32), threshold, size)
+    kept = candidates[founders]
     segment_map, origin, areas, boxes = split_parts(
         segment_map, is_thing[labels[kept]], config.min_area_thing, config.max_segments,
         config.split_things)
@@ -100,9 +102,10 @@ def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
         full = F.interpolate(torch.from_numpy(logits)[None], size=size, mode="bilinear",
                              align_corners=False)[0]
         return np.take(lut, _first_index(full.numpy() > threshold))
-    margin = MARGIN * (1.0 + max(float(logits.max()), -float(logits.min())))
-    sure = _neighbourhood(logits > threshold + margin, cv2.erode)    # all children hold
-    maybe = _neighbourhood(logits > threshold - margin, cv2.dilate)  # some child may hold
+    low, high = torch.aminmax(torch.from_numpy(logits))      # one pass for both
+    margin = MARGIN * (1.0 + max(float(high), -float(low)))
+    sure = _neighbourhood(logits, threshold + margin, cv2.erode)     # all children hold
+    maybe = _neighbourhood(logits, threshold - margin, cv2.dilate)   # some child may hold
     first_sure = _first_index(sure)
     first = (cv2.resize(first_sure, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
              if scale > 1 else first_sure.copy())
@@ -121,46 +124,46 @@ def _holders(logits: np.ndarray, doubt: np.ndarray, threshold: float, near: floa
     A child's value is the bilinear blend of its cell and the neighbours towards it
     (clamped at the borders, where the resize clamps its source); it differs from
     torch's by rounding only, so where it is within ``near`` of the threshold torch's
-    resize of that row decides."""
+    resize of that row decides. All children of all cells at once: (scale**2, cells)
+    arrays, child ``a * scale + b`` at offset (a, b) in its cell."""
     count, h, w = logits.shape
     width = size[1]
     rows, cell = np.divmod(doubt, h * w)
     cy, cx = np.divmod(cell, w)
     flat = logits.reshape(-1)
-    step, weight = _children(scale)
-    steps = {0, *step.tolist()}
-    y_index = {d: rows * (h * w) + np.clip(cy + d, 0, h - 1) * w for d in steps}
-    x_index = {d: np.clip(cx + d, 0, w - 1) for d in steps}
-    values = {(dy, dx): flat[y_index[dy] + x_index[dx]] for dy in steps for dx in steps}
+    dy, dx, fy, fx, offset = _children(scale, width)
+    ys = np.minimum(np.maximum(cy + dy, 0), h - 1) * w
+    xs = np.minimum(np.maximum(cx + dx, 0), w - 1)
+    line = rows * (h * w)
+    top = (1 - fx) * flat[doubt] + fx * flat[doubt - cx + xs]
+    bottom = (1 - fx) * flat[line + cx + ys] + fx * flat[line + ys + xs]
+    value = (1 - fy) * top + fy * bottom
+    pixel = cy * (scale * width) + cx * scale + offset
     limit = np.float32(threshold)
-    found_rows, found_pixels = [], []
-    for a in range(scale):
-        dy, fy = int(step[a]), weight[a]
-        for b in range(scale):
-            dx, fx = int(step[b]), weight[b]
-            top = (1 - fx) * values[0, 0] + fx * values[0, dx]
-            bottom = (1 - fx) * values[dy, 0] + fx * values[dy, dx]
-            value = (1 - fy) * top + fy * bottom
-            pixel = (cy * scale + a) * width + cx * scale + b
-            close = np.flatnonzero(np.abs(value - limit) <= near)
-            for row in np.unique(rows[close]):
-                exact = F.interpolate(torch.from_numpy(logits[row])[None, None], size=size,
-                                      mode="bilinear", align_corners=False).reshape(-1)
-                pick = close[rows[close] == row]
-                value[pick] = exact.numpy()[pixel[pick]]
-            hold = np.flatnonzero(value > limit)
-            found_rows.append(rows[hold])
-            found_pixels.append(pixel[hold])
-    return np.concatenate(found_rows), np.concatenate(found_pixels)
+    close = np.abs(value - limit) <= near
+    if close.any():
+        for row in np.unique(rows[close.any(0)]):
+            exact = F.interpolate(torch.from_numpy(logits[row])[None, None], size=size,
+                                  mode="bilinear", align_corners=False).reshape(-1)
+            pick = close & (rows == row)
+            value[pick] = exact.numpy()[pixel[pick]]
+    hold = value > limit
+    return np.broadcast_to(rows, hold.shape)[hold], pixel[hold]
 
 
 @lru_cache(maxsize=8)
-def _children(scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each child offset 0..scale-1 of a cell: the neighbour cell its bilinear
-    source leans to (-1, 0, +1) and that neighbour's weight (align_corners=False: the
-    child at offset a samples the grid at cell + (a + 0.5) / scale - 0.5)."""
+def _children(scale: int, width: int) -> tuple[np.ndarray, ...]:
+    """For each child (a, b) of a cell, a, b in 0..scale-1, flattened to a * scale + b
+    (as a column): the neighbour cell its bilinear source leans to in y and in x (-1, 0,
+    +1), that neighbour's weights in y and in x, and the child's offset in an output of
+    ``width`` from the cell's first child (align_corners=False: the child at offset a
+    samples the grid at cell + (a + 0.5) / scale - 0.5)."""
     frac = (np.arange(scale) + 0.5) / scale - 0.5
-    return np.sign(frac).astype(np.int64), np.abs(frac).astype(np.float32)
+    step, weight = np.sign(frac).astype(np.int64), np.abs(frac).astype(np.float32)
+    offset = np.arange(scale)[:, None] * width + np.arange(scale)
+    return tuple(column[:, None] for column in (
+        np.repeat(step, scale), np.tile(step, scale), np.repeat(weight, scale),
+        np.tile(weight, scale), offset.reshape(-1)))
 
 
 def _first_index(masks: np.ndarray) -> np.ndarray:
@@ -172,15 +175,24 @@ def _first_index(masks: np.ndarray) -> np.ndarray:
     return first
 
 
-def _neighbourhood(masks: np.ndarray, morphology) -> np.ndarray:
-    """Each pixel's 3x3 neighbourhood of (R, h, w) bool masks combined by ``morphology``
-    (cv2.erode: all set, cv2.dilate: any set), the border repeated as the bilinear
-    resize clamps its source."""
-    kernel = np.ones((3, 3), np.uint8)
-    out = np.empty(masks.shape, np.uint8)
-    for row, mask in enumerate(masks.view(np.uint8)):
-        morphology(mask, kernel, dst=out[row], borderType=cv2.BORDER_REPLICATE)
-    return out.view(bool)
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def _neighbourhood(logits: np.ndarray, level: float, morphology) -> np.ndarray:
+    """Each cell's 3x3 neighbourhood of the (R, h, w) masks ``logits > level`` combined by
+    ``morphology`` (cv2.erode: all set, cv2.dilate: any set), the border repeated as the
+    bilinear resize clamps its source.
+
+    One call for all masks: stacked as one image with a repeated row above and below
+    each, so no cell's neighbourhood reaches into another mask."""
+    count, h, w = logits.shape
+    padded = np.empty((count, h + 2, w), bool)
+    np.greater(logits, level, out=padded[:, 1:-1])
+    padded[:, 0] = padded[:, 1]
+    padded[:, -1] = padded[:, -2]
+    out = morphology(padded.view(np.uint8).reshape(count * (h + 2), w), _KERNEL,
+                     borderType=cv2.BORDER_REPLICATE)
+    return out.reshape(count, h + 2, w)[:, 1:-1].view(bool)
 
 
 def split_parts(segment_map: np.ndarray, thing: np.ndarray, min_area: int,
@@ -192,80 +204,153 @@ def split_parts(segment_map: np.ndarray, thing: np.ndarray, min_area: int,
 
     Smaller parts become void: stray blobs, which would otherwise stretch the segment's
     box across the image (val PQ 68.3 against 67.9 when they stay). Returns the new map
-    (``segment_map`` is changed in place), per segment the segment it came from, the
-    areas and the (x0, y0, x1, y1) boxes (:func:`boxes_of`'s): measured once on the map
-    before the split, and from the parts' statistics for the segments it changes.
+    (``segment_map`` is changed in place where it is contiguous), per segment the segment
+    it came from, the areas and the (x0, y0, x1, y1) boxes (:func:`boxes_of`'s).
+
+    Everything is measured on the map's horizontal runs (:func:`_runs`): areas and boxes
+    of the segments, and the parts as the connected components of the graph whose nodes
+    are the runs of thing segments and whose edges join runs of one segment on adjacent
+    rows that touch (8-connectivity); the pixels of the parts that change are rewritten
+    run by run.
     """
+    segment_map = np.ascontiguousarray(segment_map)
     n = len(thing)
-    origin = list(range(n))
-    areas = np.bincount(segment_map.ravel() + 1, minlength=n + 1)[1:n + 1].astype(np.int64)
-    found = ndimage.find_objects(segment_map + 1, n)
+    runs = _runs(segment_map, n)
+    areas, boxes = _areas_and_boxes(runs, n)
+    if split:
+        runs = _Runs(*(values[thing[runs.labels]] for values in runs))
+    if not split or not len(runs.labels):
+        return segment_map, np.arange(n), areas, boxes
+    count, part = _components(runs, *segment_map.shape)
+    lengths = runs.x1 - runs.x0
+    sizes = np.bincount(part, weights=lengths, minlength=count).astype(np.int64)
+    index = np.arange(len(part))
+    first_run, last_run = np.full(count, len(part)), np.zeros(count, np.int64)
+    np.minimum.at(first_run, part, index)
+    np.maximum.at(last_run, part, index)
+    part_boxes = np.stack([np.full(count, segment_map.shape[1]), runs.rows[first_run],
+                           np.zeros(count, np.int64), runs.rows[last_run] + 1], 1)
+    np.minimum.at(part_boxes[:, 0], part, runs.x0)
+    np.maximum.at(part_boxes[:, 2], part, runs.x1)
+    segment = runs.labels[first_run].astype(np.int64)
+    # Largest first; among equal sizes, the part met first in raster order (a segment's
+    # runs are in raster order, so its part's first run holds its first pixel).
+    start = runs.rows[first_run] * segment_map.shape[1] + runs.x0[first_run]
+    order = np.lexsort((start, -sizes, segment))
+    grouped = segment[order]
+    spare = order[np.arange(count) - np.searchsorted(grouped, grouped) > 0]  # not largest
+    small = sizes[spare] < min_area
+    void, rest = spare[small], spare[~small]
+    # Numbered in order while there is room (max_segments); the ones after stay.
+    new = rest[:max(max_segments - n, 0)]
+    segment_of_part = segment.copy()
+    segment_of_part[void] = -1
+    segment_of_part[new] = n + np.arange(len(new))
+    stays = np.flatnonzero(segment_of_part == segment)
+    touched = np.unique(segment)
+    areas[touched] = np.bincount(segment[stays], weights=sizes[stays], minlength=n)[touched]
+    corners = np.stack([np.full((n, 2), max(segment_map.shape)), np.zeros((n, 2), np.int64)], 1)
+    np.minimum.at(corners[:, 0], segment[stays], part_boxes[stays, :2])
+    np.maximum.at(corners[:, 1], segment[stays], part_boxes[stays, 2:])
+    boxes[touched] = corners[touched].reshape(-1, 4)
+    value = segment_of_part[part]
+    changed = np.flatnonzero(value != runs.labels)
+    if len(changed):
+        lengths = lengths[changed]
+        first_pixel = runs.rows[changed] * segment_map.shape[1] + runs.x0[changed]
+        offsets = np.cumsum(lengths) - lengths
+        pixels = np.repeat(first_pixel - offsets, lengths) + np.arange(lengths.sum())
+        segment_map.reshape(-1)[pixels] = np.repeat(value[changed], lengths)
+    origin = np.concatenate([np.arange(n), segment[new]])
+    return (segment_map, origin, np.concatenate([areas, sizes[new]]),
+            np.concatenate([boxes, part_boxes[new]]))
+
+
+class _Runs(NamedTuple):
+    """A segment map's horizontal runs (maximal spans of one segment within a row),
+    ordered by segment, then in raster order: x0 and x1 (exclusive) on ``rows``."""
+    labels: np.ndarray
+    rows: np.ndarray
+    x0: np.ndarray
+    x1: np.ndarray
+
+
+def _runs(segment_map: np.ndarray, n: int) -> _Runs:
+    """The runs of segments 0..n-1 of a contiguous (height, width) map (void left out)."""
+    width = segment_map.shape[1]
+    flat = segment_map.reshape(-1)
+    change = np.empty(flat.size, bool)
+    change[:1] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[::width] = True                                  # no run crosses a row end
+    starts = np.flatnonzero(change)
+    lengths = np.diff(starts, append=flat.size)
+    labels = flat[starts]
+    keep = np.flatnonzero((labels >= 0) & (labels < n))
+    keep = keep[np.argsort(labels[keep], kind="stable")]
+    rows, x0 = np.divmod(starts[keep], width)
+    return _Runs(labels[keep], rows, x0, x0 + lengths[keep])
+
+
+def _areas_and_boxes(runs: _Runs, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) int64 areas and (n, 4) int64 boxes (x0, y0, x1, y1; ends exclusive) of
+    segments 0..n-1 from their runs; zeros for a segment without pixels."""
+    areas = np.bincount(runs.labels, weights=runs.x1 - runs.x0, minlength=n).astype(np.int64)
     boxes = np.zeros((n, 4), np.int64)
-    for k, where in enumerate(found):
-        if where is not None:
-            boxes[k] = (where[1].start, where[0].start, where[1].stop, where[0].stop)
-    new_areas, new_boxes = [], []
-    for k in np.flatnonzero(thing) if split else ():
-        if found[k] is None:
-            continue
-        window = segment_map[found[k]]
-        mask = window == k
-        count, parts, stats, _ = cv2.connectedComponentsWithStats(
-            mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
-        if count < 3:  # the background and one part
-            continue
-        sizes = stats[1:, cv2.CC_STAT_AREA]
-        # Largest first; among equal sizes, the part met first in raster order.
-        top = stats[1:, cv2.CC_STAT_TOP]
-        start = top * window.shape[1] + (parts[top] == np.arange(1, count)[:, None]).argmax(1)
-        part_boxes = np.stack([stats[1:, cv2.CC_STAT_LEFT], top,
-                               stats[1:, cv2.CC_STAT_LEFT] + stats[1:, cv2.CC_STAT_WIDTH],
-                               top + stats[1:, cv2.CC_STAT_HEIGHT]], 1).astype(np.int64)
-        part_boxes += boxes[k, :2].tolist() * 2
-        segment_of_part = np.full(count, k, np.int32)   # part labels from 1
-        order = np.lexsort((start, -sizes))
-        stays = [order[0]]
-        for part in order[1:]:
-            if sizes[part] < min_area:
-                segment_of_part[part + 1] = -1
-            elif len(origin) < max_segments:
-                segment_of_part[part + 1] = len(origin)
-                origin.append(k)
-                new_areas.append(sizes[part])
-                new_boxes.append(part_boxes[part])
-            else:
-                stays.append(part)
-        areas[k] = sizes[stays].sum()
-        boxes[k] = (*part_boxes[stays, :2].min(0), *part_boxes[stays, 2:].max(0))
-        window[mask] = segment_of_part[parts[mask]]
-    if new_areas:
-        areas = np.append(areas, new_areas)
-        boxes = np.concatenate([boxes, np.stack(new_boxes)])
-    return segment_map, np.asarray(origin, np.int64), areas, boxes
+    if len(runs.labels):
+        first = np.flatnonzero(np.diff(runs.labels, prepend=-1))
+        last = np.append(first[1:], len(runs.labels)) - 1
+        boxes[runs.labels[first]] = np.stack(
+            [np.minimum.reduceat(runs.x0, first), runs.rows[first],
+             np.maximum.reduceat(runs.x1, first), runs.rows[last] + 1], 1)
+    return areas, boxes
 
 
-def _select(masks: np.ndarray, labels: list[int], is_thing: np.ndarray, pixel_area: float,
-            config: PostprocessConfig) -> tuple[list[int], list[int], list[int]]:
-    """The mask-wise merge rules, in score order on binary masks (K, h, w).
+def _components(runs: _Runs, height: int, width: int) -> tuple[int, np.ndarray]:
+    """The 8-connected parts of the segments as components of their runs: two runs of
+    one segment on adjacent rows join where x0 <= the other's x1 both ways (their
+    pixels touch at least diagonally). Returns the number of parts and each run's."""
+    line = runs.labels.astype(np.int64) * (height + 1) + runs.rows   # a segment's row
+    begin, end = line * (width + 1) + runs.x0, line * (width + 1) + runs.x1  # both sorted
+    below = (line + 1) * (width + 1)
+    lo = np.searchsorted(end, below + runs.x0, "left")      # first run below ending at x0+
+    hi = np.searchsorted(begin, below + runs.x1, "right")   # past the last starting <= x1
+    degree = np.maximum(hi - lo, 0)
+    indptr = np.zeros(len(line) + 1, np.int32)
+    np.cumsum(degree, out=indptr[1:])
+    targets = np.repeat(lo - indptr[:-1], degree) + np.arange(indptr[-1], dtype=np.int32)
+    graph = sparse.csr_array((np.ones(len(targets)), targets.astype(np.int32), indptr),
+                             shape=(len(line), len(line)))
+    count, part = csgraph.connected_components(graph, directed=False)
+    return count, part
 
-    Returns the rows of the kept masks, the segment of each (stuff of one class merged
-    into the segment of its best-scoring mask) and the row that founded each segment.
+
+def _select(grid: np.ndarray, candidates: np.ndarray, threshold: float, labels: list[int],
+            is_thing: np.ndarray, pixel_area: float, config: PostprocessConfig
+            ) -> tuple[list[int], list[int], list[int]]:
+    """The mask-wise merge rules, in score order on the binary masks
+    ``grid[candidates] > threshold`` of (N, h, w) mask logits.
+
+    Returns the indices into ``candidates`` of the kept masks, the segment of each (stuff
+    of one class merged into the segment of its best-scoring mask) and the index that
+    founded each segment.
     """
-    flat = masks.reshape(len(masks), masks.shape[-2] * masks.shape[-1])
-    areas = np.count_nonzero(flat, axis=1).tolist()
-    free = np.ones(flat.shape[1], bool)
+    free = np.ones(grid.shape[-2:], bool)
     rows: list[int] = []
     segment_of_row: list[int] = []
     founders: list[int] = []
     stuff_segment: dict[int, int] = {}
-    for row, (area, label) in enumerate(zip(areas, labels)):
-        if area == 0:
-            continue
-        free_area = np.count_nonzero(flat[row] & free)
+    for row, (query, label) in enumerate(zip(candidates.tolist(), labels)):
         thing = bool(is_thing[label])
+        min_area = config.min_area_thing if thing else config.min_area_stuff
+        mask = grid[query] > threshold
+        area = np.count_nonzero(mask)
+        if area == 0 or area * pixel_area < min_area:      # free_area <= area
+            continue
+        free_area = np.count_nonzero(mask & free)
         if free_area == 0 or free_area < config.overlap_threshold * area:
             continue
-        if free_area * pixel_area < (config.min_area_thing if thing else config.min_area_stuff):
+        if free_area * pixel_area < min_area:
             continue
         if not thing and config.merge_stuff and label in stuff_segment:
             segment = stuff_segment[label]
@@ -278,7 +363,7 @@ def _select(masks: np.ndarray, labels: list[int], is_thing: np.ndarray, pixel_ar
             continue
         rows.append(row)
         segment_of_row.append(segment)
-        free &= ~flat[row]
+        np.greater(free, mask, out=free)                     # free and not mask
     return rows, segment_of_row, founders
 
 
@@ -294,11 +379,7 @@ def _logit(p: float) -> float:
 def boxes_of(segment_map: np.ndarray, n: int) -> np.ndarray:
     """(n, 4) int64 boxes (x0, y0, x1, y1; ends exclusive) of segments 0..n-1 of a map
     (-1 = void); zeros for a segment without pixels."""
-    boxes = np.zeros((n, 4), np.int64)
-    for i, found in enumerate(ndimage.find_objects(segment_map + 1, n)):
-        if found is not None:
-            boxes[i] = (found[1].start, found[0].start, found[1].stop, found[0].stop)
-    return boxes
+    return _areas_and_boxes(_runs(np.ascontiguousarray(segment_map), n), n)[1]
 
 
 def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
@@ -310,9 +391,9 @@ def segments_from_map(segment_map: np.ndarray, class_ids: np.ndarray, scores: np
     the others renumbered in order.
     """
     n = len(class_ids)
-    areas = np.bincount(segment_map.ravel() + 1, minlength=n + 1)[1:].astype(np.int64)
-    return measured_segments(segment_map, areas, boxes_of(segment_map, n), class_ids, scores,
-                             is_thing, embeddings, queries)
+    areas, boxes = _areas_and_boxes(_runs(np.ascontiguousarray(segment_map), n), n)
+    return measured_segments(segment_map, areas, boxes, class_ids, scores, is_thing,
+                             embeddings, queries)
 
 
 def measured_segments(segment_map: np.ndarray, areas: np.ndarray, boxes: np.ndarray,
