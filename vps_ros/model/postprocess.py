@@ -124,20 +124,24 @@ def _holders(logits: np.ndarray, doubt: np.ndarray, threshold: float, near: floa
     A child's value is the bilinear blend of its cell and the neighbours towards it
     (clamped at the borders, where the resize clamps its source); it differs from
     torch's by rounding only, so where it is within ``near`` of the threshold torch's
-    resize of that row decides. All children of all cells at once: (scale**2, cells)
-    arrays, child ``a * scale + b`` at offset (a, b) in its cell."""
+    resize of that row decides. All children of all cells at once, in (scale, scale,
+    cells) arrays (child (a, b) at offset (a, b) in its cell): the blends along x on
+    the cell's own row are shared by the children of a column."""
     count, h, w = logits.shape
     width = size[1]
     rows, cell = np.divmod(doubt, h * w)
     cy, cx = np.divmod(cell, w)
     flat = logits.reshape(-1)
-    dy, dx, fy, fx, offset = _children(scale, width)
+    step, weight = _children(scale)
+    dy, fy = step[:, None, None], weight[:, None, None]      # per child row a
+    dx, fx = step[None, :, None], weight[None, :, None]      # per child column b
     ys = np.minimum(np.maximum(cy + dy, 0), h - 1) * w
     xs = np.minimum(np.maximum(cx + dx, 0), w - 1)
     line = rows * (h * w)
     top = (1 - fx) * flat[doubt] + fx * flat[doubt - cx + xs]
     bottom = (1 - fx) * flat[line + cx + ys] + fx * flat[line + ys + xs]
-    value = (1 - fy) * top + fy * bottom
+    value = ((1 - fy) * top + fy * bottom).reshape(scale * scale, -1)
+    offset = (np.arange(scale)[:, None] * width + np.arange(scale)).reshape(-1, 1)
     pixel = cy * (scale * width) + cx * scale + offset
     limit = np.float32(threshold)
     close = np.abs(value - limit) <= near
@@ -152,18 +156,12 @@ def _holders(logits: np.ndarray, doubt: np.ndarray, threshold: float, near: floa
 
 
 @lru_cache(maxsize=8)
-def _children(scale: int, width: int) -> tuple[np.ndarray, ...]:
-    """For each child (a, b) of a cell, a, b in 0..scale-1, flattened to a * scale + b
-    (as a column): the neighbour cell its bilinear source leans to in y and in x (-1, 0,
-    +1), that neighbour's weights in y and in x, and the child's offset in an output of
-    ``width`` from the cell's first child (align_corners=False: the child at offset a
-    samples the grid at cell + (a + 0.5) / scale - 0.5)."""
+def _children(scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each child offset 0..scale-1 of a cell: the neighbour cell its bilinear
+    source leans to (-1, 0, +1) and that neighbour's weight (align_corners=False: the
+    child at offset a samples the grid at cell + (a + 0.5) / scale - 0.5)."""
     frac = (np.arange(scale) + 0.5) / scale - 0.5
-    step, weight = np.sign(frac).astype(np.int64), np.abs(frac).astype(np.float32)
-    offset = np.arange(scale)[:, None] * width + np.arange(scale)
-    return tuple(column[:, None] for column in (
-        np.repeat(step, scale), np.tile(step, scale), np.repeat(weight, scale),
-        np.tile(weight, scale), offset.reshape(-1)))
+    return np.sign(frac).astype(np.int64), np.abs(frac).astype(np.float32)
 
 
 def _first_index(masks: np.ndarray) -> np.ndarray:
