@@ -14,7 +14,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PYTHON=${PYTHON:-python3}
+# The interpreter a venv is made from; run from a shell that sourced env.sh, python3 is
+# .venv's own, which the rebuild deletes first: take the interpreter it was made from.
+PYTHON=$("${PYTHON:-python3}" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
 case ${1:-} in
   "") LOWEST=0 VENV=$ROOT/.venv ENV_FILE=$ROOT/env.sh ;;
   --lowest) LOWEST=1 VENV=$ROOT/.venv-lowest ENV_FILE=$ROOT/env-lowest.sh ;;
