@@ -1,12 +1,16 @@
 """`vps-ros export`: writes a file that loads alone and matches torch, refuses one that
 does not, and answers bad arguments with one line and exit code 2."""
+import filecmp
 import re
 
+import numpy as np
 import pytest
 
 from testkit.pipeline_helpers import write_small_checkpoint
 from vps_ros.cli import main
 from vps_ros.commands import export as export_command
+from vps_ros.data.synthetic.dataset import SyntheticDataset
+from vps_ros.model.engines import quantize
 from vps_ros.model.registry import LoadOptions, open_segmenter
 
 
@@ -27,6 +31,35 @@ def test_export_checks_against_torch_and_writes_a_loadable_file(checkpoint, tmp_
     assert open_segmenter(str(out), LoadOptions(backend="openvino")).input_size == (64, 128)
 
 
+def test_an_int8_export_is_left_where_the_node_opens_it_without_quantizing(
+        checkpoint, tmp_path, capsys, monkeypatch):
+    """--quantization int8 writes the NNCF-quantized IR to --out and to the export cache;
+    the checkpoint opened afterwards with quantization int8 (as the node opens it) runs
+    that IR, and quantizing again would fail this test."""
+    monkeypatch.setenv("VPS_ROS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "small-int8.xml"
+    assert main(["export", str(checkpoint), "--format", "openvino", "--quantization", "int8",
+                 "--out", str(out), "--frames", "1"]) == 0
+    assert "-> openvino INT8 (128x64), checked with openvino" in capsys.readouterr().out
+    cached = list((tmp_path / "cache" / "exports").glob("*-int8.xml"))
+    assert len(cached) == 1
+    assert filecmp.cmp(cached[0], out, shallow=False)
+    assert filecmp.cmp(cached[0].with_suffix(".bin"), out.with_suffix(".bin"), shallow=False)
+
+    def quantize_again(*args, **kwargs):
+        raise AssertionError("quantized again instead of opening the cached INT8 IR")
+    monkeypatch.setattr(quantize, "quantize_int8", quantize_again)
+    node = open_segmenter(str(checkpoint), LoadOptions(backend="openvino", quantization="int8",
+                                                       threads=1))
+    image = next(iter(SyntheticDataset("test", 1, 1, 64, 128))).image
+    got = node.segment([image])[0]
+    assert node.backend == "openvino" and not node.fallback
+    written = open_segmenter(str(out), LoadOptions(backend="openvino", threads=1))
+    expected = written.segment([image])[0]
+    assert np.array_equal(got.segment_map, expected.segment_map)
+    assert np.array_equal(got.scores, expected.scores)
+
+
 def test_an_export_beyond_the_tolerance_is_not_written(checkpoint, tmp_path, capsys,
                                                        monkeypatch):
     monkeypatch.setattr(export_command, "TOLERANCE", 0.0)   # any difference is too much
@@ -43,6 +76,10 @@ def test_an_export_beyond_the_tolerance_is_not_written(checkpoint, tmp_path, cap
     (["--format", "onnx", "--out", "x.onnx", "--height", "100", "--width", "64"],
      "--height 100 --width 64: give both"),
     (["--format", "openvino", "--out", "x.xml", "--frames", "0"], "--frames 0"),
+    (["--format", "openvino", "--out", "x.xml", "--quantization", "int4"],
+     "--quantization int4: not one of auto, none, int8"),
+    (["--format", "onnx", "--out", "x.onnx", "--quantization", "int8"],
+     "--quantization int8: an INT8 network is an OpenVINO IR; use --format openvino"),
 ])
 def test_bad_arguments_are_one_line_and_exit_code_2(checkpoint, args, message, capsys):
     assert main(["export", str(checkpoint), *args]) == 2

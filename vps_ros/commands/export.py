@@ -3,11 +3,19 @@
 ::
 
     vps-ros export MODEL --format onnx|openvino --out PATH [--height H --width W]
+                         [--quantization none|int8|auto]
 
 The exported network runs on the engine of its format (ONNX Runtime for ``onnx``,
 OpenVINO for ``openvino``) on a few synthetic test frames beside the torch network; the
 largest absolute difference of each output is printed, and a file that differs by more
 than :data:`~vps_ros.model.export.TOLERANCE` is not written (exit code 2).
+
+``--quantization int8`` (``--format openvino``; ``auto``: int8 for openvino, none for
+onnx): the INT8 OpenVINO IR the node's ``quantization: int8`` runs, made by the same
+code (:func:`~vps_ros.model.engines.segmenter.cached_network`: the checkpoint's ONNX
+export and its NNCF quantization, in the export cache the node reads, so that its first
+start does not quantize), then copied to ``--out``. INT8 differs from torch by design:
+its differences are printed, and only outputs that are not finite refuse the file.
 """
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ import numpy as np
 from .paths import check_outputs
 from ..data.synthetic.dataset import SyntheticDataset
 from ..errors import ConfigError
+from ..model.engines.quantize import QUANTIZATIONS
+from ..model.engines.segmenter import cached_network
 from ..model.export import FORMATS, TOLERANCE, compare, copy_export, export
 from ..model.registry import LoadOptions, open_segmenter
 from ..model.segmenter import Segmenter
@@ -40,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input width (a multiple of 32; default: the checkpoint's)")
     parser.add_argument("--frames", type=int, default=4,
                         help="synthetic test frames to compare on (default: 4)")
+    parser.add_argument("--quantization", default="none",
+                        help="int8 (--format openvino): the network quantized by OpenVINO "
+                             "NNCF as the node's quantization: int8 does, also left in the "
+                             "export cache the node reads; auto: int8 for openvino, none "
+                             "for onnx; none: fp32 (default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
                           "positive multiples of 32, or neither")
     if args.frames < 1:
         raise ConfigError(f"--frames {args.frames}: compare on at least one frame")
+    if args.quantization not in QUANTIZATIONS:
+        raise ConfigError(f"--quantization {args.quantization}: not one of "
+                          f"{', '.join(QUANTIZATIONS)}")
+    if args.quantization == "int8" and args.format != "openvino":
+        raise ConfigError("--quantization int8: an INT8 network is an OpenVINO IR; use "
+                          "--format openvino")
+    int8 = args.quantization != "none" and args.format == "openvino"
     check_outputs(files={"--out": args.out})
     size = (args.height, args.width) if args.height else None
     reference = open_segmenter(args.model, LoadOptions(input_size=size, backend="torch"))
@@ -60,8 +82,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"model {args.model}: only vps_ros checkpoints (.pt) export")
     engine = ENGINE_OF_FORMAT[args.format]
     with tempfile.TemporaryDirectory() as folder:
-        written = Path(folder) / f"model{suffix}"
-        export(reference, args.format, written, Path(args.model).name)
+        if int8:
+            written = cached_network(reference, args.model, reference.input_size,
+                                     LoadOptions(backend=engine, quantization="int8"))
+        else:
+            written = Path(folder) / f"model{suffix}"
+            export(reference, args.format, written, Path(args.model).name)
         exported = open_segmenter(str(written), LoadOptions(backend=engine))
         images = test_images(reference.input_size, args.frames)
         diffs = compare(reference, exported, images)
@@ -69,12 +95,17 @@ def run(args: argparse.Namespace) -> int:
                         zip(reference.segment(images), exported.segment(images))])
         worst = max(diffs.values())
         height, width = reference.input_size
-        print(f"{args.model} -> {args.format} ({width}x{height}), checked with {engine} "
-              f"against torch on {len(images)} frames:")
+        print(f"{args.model} -> {args.format}{' INT8' if int8 else ''} ({width}x{height}), "
+              f"checked with {engine} against torch on {len(images)} frames:")
         for name, diff in diffs.items():
             print(f"  {name:13s} max abs difference {diff:.2e}")
         print(f"  segment maps  {same:.4%} of pixels the same")
-        if not worst <= TOLERANCE:
+        if int8:
+            if not np.isfinite(worst):
+                raise ConfigError(f"INT8 network's outputs are not finite (max abs "
+                                  f"difference {worst:.2e}): not written")
+            print(f"  cached for the node (quantization: int8): {written}")
+        elif not worst <= TOLERANCE:
             raise ConfigError(f"exported network differs from torch by {worst:.2e} (> "
                               f"tolerance {TOLERANCE:.0e}): not written")
         copy_export(written, args.out)

@@ -271,10 +271,7 @@ def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> E
         # list() copies at once (no Python code runs): a background build reads this
         # while the frame path may close a session
         kept = set(list(in_use.values()))
-        path = _cached_export(segmenter, source, size, options.limits, kept)
-        if options.quantization == "int8" or (options.quantization == "auto"
-                                              and options.backend == "openvino"):
-            path = cached_int8(path)
+        path = cached_network(segmenter, source, size, options, kept)
         read_exported_info(path)   # a damaged cache entry is an error, not a silent run
         session = module.open_session(path, options.device, threads)
         in_use[size] = path
@@ -285,6 +282,19 @@ def _exporting(segmenter: MaskSegmenter, source: str, options: LoadOptions) -> E
                            max_sessions=options.limits.engine_sessions,
                            on_close=lambda size: in_use.pop(size, None),
                            background=options.background_builds)
+
+
+def cached_network(segmenter: MaskSegmenter, source: str, size: Size, options: LoadOptions,
+                   in_use: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """The file an engine opens for the checkpoint ``source``'s network at input
+    ``size``: its ONNX export in the cache, or, with quantization int8 (or auto on
+    openvino), that export's INT8 OpenVINO IR beside it; each made on first use and
+    reused after (``vps-ros export --quantization int8`` makes both ahead of a start)."""
+    path = _cached_export(segmenter, source, size, options.limits, in_use)
+    if options.quantization == "int8" or (options.quantization == "auto"
+                                          and options.backend == "openvino"):
+        path = cached_int8(path)
+    return path
 
 
 def _check_classes(source: str, table: ClassTable, options: LoadOptions) -> None:
