@@ -48,8 +48,12 @@ def merge_masks(class_logits: torch.Tensor, mask_logits: torch.Tensor,
     (:attr:`FrameSegments.queries`): a thing's largest part keeps its query, the parts
     split off it get -1 (no query holds them alone).
     """
-    probs = class_logits.float().softmax(-1)[:, :-1]
-    scores, labels = (values.cpu().numpy() for values in probs.max(-1))
+    # All torch work first, in few calls (each costs more than its arithmetic here):
+    # every query's class probabilities and unit embedding (row by row, as for one).
+    probs = class_logits.float().softmax(-1).cpu().numpy()[:, :-1]
+    unit = F.normalize(embeddings.float(), dim=-1).cpu().numpy()
+    labels = probs.argmax(-1)                  # the first of equal maxima, as torch's max
+    scores = probs[np.arange(len(probs)), labels]
     candidates = np.flatnonzero(scores >= config.class_threshold)
     candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
     grid = np.ascontiguousarray(mask_logits.float().cpu().numpy())
@@ -66,10 +70,8 @@ def merge_masks(class_logits: torch.Tensor, mask_logits: torch.Tensor,
         config.split_things)
     query_of = np.append(kept, np.full(len(origin) - len(kept), -1))
     kept = kept[origin]
-    embeddings = embeddings[torch.from_numpy(kept).to(embeddings.device)].float()
     return measured_segments(segment_map, areas, boxes, labels[kept], scores[kept], is_thing,
-                             F.normalize(embeddings, dim=-1).cpu().numpy(),
-                             query_of.astype(np.int64) if queries else None)
+                             unit[kept], query_of.astype(np.int64) if queries else None)
 
 
 def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
