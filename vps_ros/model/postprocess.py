@@ -104,8 +104,7 @@ def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
         full = F.interpolate(torch.from_numpy(logits)[None], size=size, mode="bilinear",
                              align_corners=False)[0]
         return np.take(lut, _first_index(full.numpy() > threshold))
-    low, high = torch.aminmax(torch.from_numpy(logits))      # one pass for both
-    margin = MARGIN * (1.0 + max(float(high), -float(low)))
+    margin = MARGIN * (1.0 + max(float(logits.max()), -float(logits.min())))
     sure = _neighbourhood(logits, threshold + margin, cv2.erode)     # all children hold
     maybe = _neighbourhood(logits, threshold - margin, cv2.dilate)   # some child may hold
     first_sure = _first_index(sure)
