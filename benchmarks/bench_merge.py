@@ -9,7 +9,8 @@ both merges run on the same outputs in turns, one call each per frame and round,
 neighbour's load on this shared machine falls on both alike. The baseline is
 ``vps_ros/model/postprocess.py`` as committed at ``--baseline`` (default ``HEAD``),
 loaded from ``git show`` as a module beside the current one; the two must give the same
-segments (checked on every frame before timing). Prints median, p95 and spread
+segments (checked on every frame before timing). Which of the two runs first on a
+frame (its outputs then cold in the cache) alternates from round to round. Prints median, p95 and spread
 (min..max) of all calls (n = frames x rounds), the CPU and the load average. With
 ``--profile``, the current merge's cProfile instead (heaviest 25 functions by own time).
 Goal (issue 29): median at most 3 ms at one thread.
@@ -119,9 +120,10 @@ def main() -> None:
     segments = [postprocess.merge_masks(*call).num_segments for call in calls]
     load_before = os.getloadavg()
     ms: dict[str, list[float]] = {name: [] for name in merges}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for call in calls:
-            for name, merge in merges.items():
+            # Which merge meets a frame's outputs first (cold in the cache) alternates.
+            for name, merge in list(merges.items())[::1 if round_ % 2 else -1]:
                 start = time.perf_counter()
                 merge(*call)
                 ms[name].append((time.perf_counter() - start) * 1e3)
