@@ -18,8 +18,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import sparse
-from scipy.sparse import csgraph
 
 from ..types import FrameSegments
 from .config import PostprocessConfig
@@ -308,19 +306,36 @@ def _areas_and_boxes(runs: _Runs, n: int) -> tuple[np.ndarray, np.ndarray]:
 def _components(runs: _Runs, height: int, width: int) -> tuple[int, np.ndarray]:
     """The 8-connected parts of the segments as components of their runs: two runs of
     one segment on adjacent rows join where x0 <= the other's x1 both ways (their
-    pixels touch at least diagonally). Returns the number of parts and each run's."""
+    pixels touch at least diagonally). Returns the number of parts and each run's.
+
+    The components by a vectorised union-find: a few hundred runs make scipy's
+    csgraph cost more in checks and conversions than in the search (the merge ran 4%
+    faster this way side by side)."""
     line = runs.labels.astype(np.int64) * (height + 1) + runs.rows   # a segment's row
     begin, end = line * (width + 1) + runs.x0, line * (width + 1) + runs.x1  # both sorted
     below = (line + 1) * (width + 1)
     lo = np.searchsorted(end, below + runs.x0, "left")      # first run below ending at x0+
     hi = np.searchsorted(begin, below + runs.x1, "right")   # past the last starting <= x1
     degree = np.maximum(hi - lo, 0)
-    indptr = np.zeros(len(line) + 1, np.int32)
-    np.cumsum(degree, out=indptr[1:])
-    targets = np.repeat(lo - indptr[:-1], degree) + np.arange(indptr[-1], dtype=np.int32)
-    graph = sparse.csr_array((np.ones(len(targets)), targets.astype(np.int32), indptr),
-                             shape=(len(line), len(line)))
-    count, part = csgraph.connected_components(graph, directed=False)
+    source = np.repeat(np.arange(len(line)), degree)
+    target = np.repeat(lo - np.cumsum(degree) + degree, degree) + np.arange(degree.sum())
+    # Union-find by hooking each edge's larger root onto its smaller, then full path
+    # compression, until every edge joins one root.
+    root = np.arange(len(line))
+    while True:
+        a, b = root[source], root[target]
+        if np.array_equal(a, b):
+            break
+        low = np.minimum(a, b)
+        np.minimum.at(root, a, low)
+        np.minimum.at(root, b, low)
+        while True:
+            parent = root[root]
+            if np.array_equal(parent, root):
+                break
+            root = parent
+    roots, part = np.unique(root, return_inverse=True)
+    count = len(roots)
     return count, part
 
 
