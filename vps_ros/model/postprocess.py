@@ -108,7 +108,8 @@ def paste(logits: np.ndarray, segment_of_row: np.ndarray, threshold: float,
     first_sure = _first_index(sure)
     first = (cv2.resize(first_sure, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
              if scale > 1 else first_sure.copy())
-    doubt = np.flatnonzero(maybe & (first_sure > np.arange(count, dtype=np.uint8)[:, None, None]))
+    later = np.greater(first_sure, np.arange(count, dtype=np.uint8)[:, None, None])
+    doubt = np.flatnonzero(np.logical_and(later, maybe, out=later))
     if len(doubt):
         rows, pixels = _holders(logits, doubt, threshold, margin * 1e-2, size, scale)
         np.minimum.at(first.reshape(-1), pixels, rows.astype(np.uint8))
@@ -143,8 +144,9 @@ def _holders(logits: np.ndarray, doubt: np.ndarray, threshold: float, near: floa
     offset = (np.arange(scale)[:, None] * width + np.arange(scale)).reshape(-1, 1)
     pixel = cy * (scale * width) + cx * scale + offset
     limit = np.float32(threshold)
-    close = np.abs(value - limit) <= near
-    if close.any():
+    distance = np.abs(value - limit)
+    if distance.min() <= near:
+        close = distance <= near
         for row in np.unique(rows[close.any(0)]):
             exact = F.interpolate(torch.from_numpy(logits[row])[None, None], size=size,
                                   mode="bilinear", align_corners=False).reshape(-1)
