@@ -12,6 +12,7 @@ from vps_ros.commands import export as export_command
 from vps_ros.data.synthetic.dataset import SyntheticDataset
 from vps_ros.model.engines import quantize
 from vps_ros.model.registry import LoadOptions, open_segmenter
+from vps_ros.types import ClassTable, FrameSegments
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,29 @@ def test_an_int8_export_is_left_where_the_node_opens_it_without_quantizing(
     expected = written.segment([image])[0]
     assert np.array_equal(got.segment_map, expected.segment_map)
     assert np.array_equal(got.scores, expected.scores)
+
+
+def test_the_segments_agreement_is_blind_to_their_order_not_to_their_pixels():
+    """PQ with torch's segments as the ground truth, by hand: the same two segments in
+    the other order agree fully (though no segment-map pixel is equal); one of the two
+    missing leaves its class at 0 and the other at 1, PQ 0.5."""
+    classes = ClassTable.builtin("synthetic")
+    thing, stuff = (int(np.flatnonzero(classes.is_thing_lut == kind)[0]) for kind in (True, False))
+
+    def frame(left, right, class_ids):
+        segment_map = np.full((4, 6), left, np.int32)
+        segment_map[:, 3:] = right
+        n = len(class_ids)
+        return FrameSegments(segment_map, np.array(class_ids, np.int32), np.ones(n, np.float32),
+                             classes.is_thing_lut[class_ids], np.zeros((n, 4), np.float32),
+                             np.bincount(segment_map[segment_map >= 0], minlength=n),
+                             np.ones((n, 2), np.float32))
+    torch_side = frame(0, 1, [thing, stuff])
+    swapped = frame(1, 0, [stuff, thing])
+    half = frame(0, -1, [thing])
+    assert not (torch_side.segment_map == swapped.segment_map).any()
+    assert export_command.panoptic_agreement([(torch_side, swapped)], classes) == 1.0
+    assert export_command.panoptic_agreement([(torch_side, half)], classes) == 0.5
 
 
 def test_an_export_beyond_the_tolerance_is_not_written(checkpoint, tmp_path, capsys,

@@ -28,11 +28,15 @@ import numpy as np
 from .paths import check_outputs
 from ..data.synthetic.dataset import SyntheticDataset
 from ..errors import ConfigError
+from ..metrics import panoptic_quality
 from ..model.engines.quantize import QUANTIZATIONS
 from ..model.engines.segmenter import cached_network
 from ..model.export import FORMATS, TOLERANCE, compare, copy_export, export
 from ..model.registry import LoadOptions, open_segmenter
 from ..model.segmenter import Segmenter
+from ..panoptic import DEFAULT_LABEL_DIVISOR
+from ..train.validate import segments_to_panoptic
+from ..types import ClassTable, FrameSegments
 
 ENGINE_OF_FORMAT = {"onnx": "onnxruntime", "openvino": "openvino"}
 
@@ -91,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         exported = open_segmenter(str(written), LoadOptions(backend=engine))
         images = test_images(reference.input_size, args.frames)
         diffs = compare(reference, exported, images)
-        same = np.mean([(a.segment_map == b.segment_map).mean() for a, b in
-                        zip(reference.segment(images), exported.segment(images))])
+        pairs = list(zip(reference.segment(images), exported.segment(images)))
+        same = np.mean([(a.segment_map == b.segment_map).mean() for a, b in pairs])
+        agreement = panoptic_agreement(pairs, reference.classes)
         worst = max(diffs.values())
         height, width = reference.input_size
         print(f"{args.model} -> {args.format}{' INT8' if int8 else ''} ({width}x{height}), "
@@ -100,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         for name, diff in diffs.items():
             print(f"  {name:13s} max abs difference {diff:.2e}")
         print(f"  segment maps  {same:.4%} of pixels the same")
+        print("  segments      " + ("no segments on these frames" if agreement is None else
+                                     f"PQ {agreement:.2%} with torch's as the ground truth"))
         if int8:
             if not np.isfinite(worst):
                 raise ConfigError(f"INT8 network's outputs are not finite (max abs "
@@ -112,6 +119,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}" + (f" and {args.out.with_suffix('.bin')}"
                                  if args.format == "openvino" else ""))
     return 0
+
+
+def panoptic_agreement(pairs: list[tuple[FrameSegments, FrameSegments]],
+                       classes: ClassTable) -> float | None:
+    """PQ of the exported network's segments with torch's as the ground truth: 1 where
+    they match, None where neither has any; unlike the share of equal segment-map pixels it does not fall when a
+    network (INT8) orders the same segments differently."""
+    return panoptic_quality([(segments_to_panoptic(a, DEFAULT_LABEL_DIVISOR, classes.void_id),
+                              segments_to_panoptic(b, DEFAULT_LABEL_DIVISOR, classes.void_id))
+                             for a, b in pairs], classes, DEFAULT_LABEL_DIVISOR)["PQ"]
 
 
 def test_images(size: tuple[int, int], count: int) -> list[np.ndarray]:
